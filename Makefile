@@ -1,0 +1,35 @@
+# comet-lab: `make lab` runs the experiment, `make test` runs every test.
+SHELL := /bin/bash
+export CGO_ENABLED ?= 0
+export GOFLAGS ?= -mod=mod
+GO ?= go
+BINARIES := comet flood report labmon bench
+
+.PHONY: all build vet test test-go test-race fuzz deps clean
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -trimpath -o bin/ $(addprefix ./src/cmd/,$(BINARIES))
+
+vet:
+	@out=$$(gofmt -l src); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-go: build
+	$(GO) test -count=1 -timeout 15m ./...
+
+# Packages with goroutines that share state.
+RACE_PKGS ?= ./src/...
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
+
+deps:
+	scripts/deps.sh
+
+test: deps vet test-go test-race fuzz lint-lab test-lab
+
+clean:
+	rm -rf bin
+
+include $(wildcard mk/*.mk)
