@@ -1,0 +1,27 @@
+package httpwire
+
+// Request is a parsed request head. Target aliases the input buffer.
+type Request struct {
+	Method        Method
+	Target        []byte // aliases the input buffer
+	Minor         int    // HTTP/1.Minor
+	KeepAlive     bool   // 1.1: unless "Connection: close"; 1.0: only with "Connection: keep-alive"
+	ContentLength int64  // -1 if absent
+}
+
+// Limits configures ParseRequestWith (the admin listener).
+type Limits struct {
+	MaxHead   int      // head bytes including the final CRLF CRLF; 0 = DefaultMaxHead
+	AllowBody bool     // allow Content-Length bodies on methods other than GET/HEAD
+	MaxBody   int64    // largest allowed Content-Length (413 above)
+	Methods   []string // allowed methods (405 otherwise); empty = GET, HEAD
+}
+
+// Response is a parsed response as seen by the flood client.
+type Response struct {
+	Status        int
+	ContentLength int
+	Close         bool   // server will close: "Connection: close", or HTTP/1.0 without keep-alive
+	Seq           uint64 // X-Seq, 0 if absent
+	PubNanos      int64  // X-Pub-Time (unix nanoseconds), 0 if absent
+}
