@@ -1,0 +1,117 @@
+// Package pushstore keeps the recent messages a comet worker can hand to re-polling subscribers: a ring of the
+// last keep broadcasts and, per subscriber id, its last keep messages. Everything is bounded: at most keep*1024
+// ids are remembered, and the id published to least recently is forgotten first, so a publisher inventing ids
+// cannot grow a worker without limit.
+package pushstore
+
+import "container/list"
+
+// Message is one published or broadcast message.
+type Message struct {
+	Seq       uint64
+	PubNanos  int64
+	Broadcast bool
+	ID        string // empty for broadcasts
+	Body      []byte
+}
+
+// idQueue is one id's recent messages, oldest first, plus its place in the eviction order.
+type idQueue struct {
+	msgs []Message
+	elem *list.Element // Value is the id string
+}
+
+// Store is not goroutine-safe: a worker's event loop owns one.
+type Store struct {
+	keep    int
+	maxIDs  int
+	ring    []Message // broadcasts, circular
+	start   int       // index of the oldest broadcast in ring
+	n       int       // broadcasts in ring
+	ids     map[string]*idQueue
+	byAge   *list.List // ids, least recently published first
+	lastSeq uint64
+}
+
+// New returns a store keeping keep broadcasts, keep messages per id and keep*1024 ids; keep below 1 becomes 1.
+func New(keep int) *Store {
+	if keep < 1 {
+		keep = 1
+	}
+	return &Store{
+		keep:   keep,
+		maxIDs: keep * 1024,
+		ring:   make([]Message, keep),
+		ids:    make(map[string]*idQueue),
+		byAge:  list.New(),
+	}
+}
+
+// Add stores a copy of m (its Body may alias a reusable buffer). Seqs must increase; a message whose Seq is not
+// above LastSeq is ignored, because subscribers page through the store by seq.
+func (s *Store) Add(m Message) {
+	if m.Seq <= s.lastSeq {
+		return
+	}
+	s.lastSeq = m.Seq
+	m.Body = append([]byte(nil), m.Body...)
+	if m.Broadcast {
+		m.ID = ""
+		if s.n < s.keep {
+			s.ring[(s.start+s.n)%s.keep] = m
+			s.n++
+		} else {
+			s.ring[s.start] = m
+			s.start = (s.start + 1) % s.keep
+		}
+		return
+	}
+	q, ok := s.ids[m.ID]
+	if !ok {
+		if len(s.ids) >= s.maxIDs {
+			oldest := s.byAge.Front()
+			delete(s.ids, oldest.Value.(string))
+			s.byAge.Remove(oldest)
+		}
+		q = &idQueue{elem: s.byAge.PushBack(m.ID)}
+		s.ids[m.ID] = q
+	} else {
+		s.byAge.MoveToBack(q.elem)
+	}
+	if len(q.msgs) >= s.keep {
+		copy(q.msgs, q.msgs[1:])
+		q.msgs = q.msgs[:len(q.msgs)-1]
+	}
+	q.msgs = append(q.msgs, m)
+}
+
+// Next returns the oldest kept message with Seq > since that is for id or a broadcast.
+func (s *Store) Next(id []byte, since uint64) (Message, bool) {
+	var best Message
+	found := false
+	for i := 0; i < s.n; i++ {
+		m := &s.ring[(s.start+i)%s.keep]
+		if m.Seq > since {
+			best, found = *m, true
+			break
+		}
+	}
+	if q, ok := s.ids[string(id)]; ok {
+		for i := range q.msgs {
+			m := &q.msgs[i]
+			if m.Seq > since {
+				if !found || m.Seq < best.Seq {
+					best, found = *m, true
+				}
+				break
+			}
+		}
+	}
+	return best, found
+}
+
+// LastSeq is the highest seq added (0 when empty).
+func (s *Store) LastSeq() uint64 { return s.lastSeq }
+
+// IDs is the number of ids with kept messages.
+func (s *Store) IDs() int { return len(s.ids) }

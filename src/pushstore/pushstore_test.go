@@ -1,0 +1,155 @@
+package pushstore
+
+import (
+	"fmt"
+	"testing"
+)
+
+func pub(seq uint64, id string) Message {
+	return Message{Seq: seq, PubNanos: int64(seq) * 10, ID: id, Body: []byte(fmt.Sprintf("p%d", seq))}
+}
+
+func bc(seq uint64) Message {
+	return Message{Seq: seq, PubNanos: int64(seq) * 10, Broadcast: true, Body: []byte(fmt.Sprintf("b%d", seq))}
+}
+
+func TestNext(t *testing.T) {
+	tests := []struct {
+		name    string
+		keep    int
+		adds    []Message
+		id      string
+		since   uint64
+		wantSeq uint64 // 0 = nothing
+	}{
+		{"empty store", 4, nil, "a", 0, 0},
+		{"own publish", 4, []Message{pub(1, "a")}, "a", 0, 1},
+		{"other id not seen", 4, []Message{pub(1, "b")}, "a", 0, 0},
+		{"broadcast seen by anyone", 4, []Message{bc(1)}, "zzz", 0, 1},
+		{"since filters", 4, []Message{pub(1, "a"), pub(2, "a")}, "a", 1, 2},
+		{"since at last", 4, []Message{pub(1, "a"), bc(2)}, "a", 2, 0},
+		{"oldest first across kinds", 4, []Message{bc(1), pub(2, "a"), bc(3)}, "a", 0, 1},
+		{"pub older than broadcast", 4, []Message{pub(1, "a"), bc(2)}, "a", 0, 1},
+		{"broadcast between pubs", 4, []Message{pub(1, "a"), bc(2), pub(3, "a")}, "a", 1, 2},
+		{"ring drops oldest broadcast", 2, []Message{bc(1), bc(2), bc(3)}, "x", 0, 2},
+		{"per-id drops oldest", 2, []Message{pub(1, "a"), pub(2, "a"), pub(3, "a")}, "a", 0, 2},
+		{"non-increasing seq ignored", 4, []Message{pub(5, "a"), pub(3, "a")}, "a", 0, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(tc.keep)
+			for _, m := range tc.adds {
+				s.Add(m)
+			}
+			m, ok := s.Next([]byte(tc.id), tc.since)
+			if tc.wantSeq == 0 {
+				if ok {
+					t.Fatalf("Next = seq %d, want nothing", m.Seq)
+				}
+				return
+			}
+			if !ok || m.Seq != tc.wantSeq {
+				t.Fatalf("Next = (%d, %v), want seq %d", m.Seq, ok, tc.wantSeq)
+			}
+			want := fmt.Sprintf("p%d", m.Seq)
+			if m.Broadcast {
+				want = fmt.Sprintf("b%d", m.Seq)
+			}
+			if string(m.Body) != want || m.PubNanos != int64(m.Seq)*10 {
+				t.Fatalf("message %d carries body %q pubNanos %d", m.Seq, m.Body, m.PubNanos)
+			}
+		})
+	}
+}
+
+func TestPagingReturnsEveryKeptMessageInOrder(t *testing.T) {
+	s := New(8)
+	var want []uint64
+	for seq := uint64(1); seq <= 6; seq++ {
+		if seq%2 == 0 {
+			s.Add(bc(seq))
+		} else {
+			s.Add(pub(seq, "me"))
+		}
+		want = append(want, seq)
+	}
+	s.Add(pub(7, "other"))
+	var got []uint64
+	since := uint64(0)
+	for {
+		m, ok := s.Next([]byte("me"), since)
+		if !ok {
+			break
+		}
+		got = append(got, m.Seq)
+		since = m.Seq
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("paged %v, want %v", got, want)
+	}
+	if s.LastSeq() != 7 {
+		t.Fatalf("LastSeq = %d, want 7", s.LastSeq())
+	}
+}
+
+func TestBodyIsCopied(t *testing.T) {
+	s := New(1)
+	buf := []byte("hello")
+	s.Add(Message{Seq: 1, ID: "a", Body: buf})
+	copy(buf, "XXXXX")
+	m, _ := s.Next([]byte("a"), 0)
+	if string(m.Body) != "hello" {
+		t.Fatalf("body %q changed with the caller's buffer", m.Body)
+	}
+}
+
+func TestIDEviction(t *testing.T) {
+	tests := []struct {
+		name       string
+		touchFirst bool // publish to id-0 again just before the overflow
+		evicted    string
+		kept       string
+	}{
+		{"oldest id evicted", false, "id-0", "id-1"},
+		{"recently published id survives", true, "id-1", "id-0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const keep = 1
+			s := New(keep)
+			seq := uint64(0)
+			for i := 0; i < keep*1024; i++ {
+				seq++
+				s.Add(pub(seq, fmt.Sprintf("id-%d", i)))
+			}
+			if tc.touchFirst {
+				seq++
+				s.Add(pub(seq, "id-0"))
+			}
+			seq++
+			s.Add(pub(seq, "new"))
+			if s.IDs() != keep*1024 {
+				t.Fatalf("IDs = %d, want bound %d", s.IDs(), keep*1024)
+			}
+			if _, ok := s.Next([]byte(tc.evicted), 0); ok {
+				t.Fatalf("%s still has messages after eviction", tc.evicted)
+			}
+			for _, id := range []string{tc.kept, "new"} {
+				if _, ok := s.Next([]byte(id), 0); !ok {
+					t.Fatalf("%s lost its messages", id)
+				}
+			}
+		})
+	}
+}
+
+func TestNextDoesNotAllocate(t *testing.T) {
+	s := New(64)
+	for i := uint64(1); i <= 100; i++ {
+		s.Add(pub(i, "a"))
+	}
+	id := []byte("a")
+	if n := testing.AllocsPerRun(100, func() { s.Next(id, 50) }); n != 0 {
+		t.Fatalf("Next allocates %.1f times", n)
+	}
+}

@@ -1,0 +1,430 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Summary is summary.json. Pointer fields are null when the run did not produce
+// the data (docs/results.md defines each field).
+type Summary struct {
+	RunID                       string         `json:"run_id"`
+	StartedUTC                  string         `json:"started_utc,omitempty"`
+	Inventory                   string         `json:"inventory"`
+	Engine                      string         `json:"engine"`
+	Procs                       *float64       `json:"procs"`
+	Clients                     int            `json:"clients"`
+	ConnsTarget                 float64        `json:"conns_target"`
+	ConnsPeakHeld               float64        `json:"conns_peak_held"`
+	RequestsHeldAtPeak          *float64       `json:"requests_held_at_peak"`
+	PeakUnix                    *float64       `json:"peak_unix"`
+	RampSeconds                 *float64       `json:"ramp_seconds"`
+	ServerPSSBytes              *float64       `json:"server_pss_bytes"`
+	ServerRSSBytes              *float64       `json:"server_rss_bytes"`
+	ServerUserBytesPerConn      *float64       `json:"server_user_bytes_per_conn"`
+	ServerUserSlopeBytesPerConn *float64       `json:"server_user_slope_bytes_per_conn"`
+	ServerUserFixedBytes        *float64       `json:"server_user_fixed_bytes"`
+	KernelSlabBytesPerSocket    *float64       `json:"kernel_slab_bytes_per_socket"`
+	SocketsPerConn              float64        `json:"sockets_per_conn"`
+	SockstatMemPages            *float64       `json:"sockstat_mem_pages"`
+	CometCPUPercentHold         *float64       `json:"comet_cpu_percent_hold"`
+	ConnectErrors               float64        `json:"connect_errors"`
+	ConnectErrorsByKind         map[string]int `json:"connect_errors_by_kind"`
+	ServerErrors                *float64       `json:"server_errors"`
+	PushRan                     bool           `json:"push_ran"`
+	Broadcasts                  int            `json:"broadcasts"`
+	BroadcastDelivered          *float64       `json:"broadcast_delivered"`
+	BroadcastExpected           *float64       `json:"broadcast_expected"`
+	BroadcastP50Ms              *float64       `json:"broadcast_p50_ms"`
+	BroadcastP99Ms              *float64       `json:"broadcast_p99_ms"`
+	BroadcastMaxMs              *float64       `json:"broadcast_max_ms"`
+	Passed                      bool           `json:"passed"`
+	FailureReasons              []string       `json:"failure_reasons"`
+	rampEndUnix, rampStartUnix  float64        // for charts; NaN when unknown
+}
+
+func ptr(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// Summarize computes the summary of a loaded run.
+func Summarize(in *Input) Summary {
+	run := in.Run
+	s := Summary{
+		RunID:       run.RunID,
+		StartedUTC:  run.StartedUTC,
+		Inventory:   run.Inventory,
+		Engine:      run.Engine,
+		Clients:     len(in.Clients),
+		rampEndUnix: math.NaN(), rampStartUnix: math.NaN(),
+		FailureReasons: []string{},
+	}
+	fail := func(format string, a ...any) { s.FailureReasons = append(s.FailureReasons, fmt.Sprintf(format, a...)) }
+	if s.RunID == "" {
+		s.RunID = baseName(in.Dir)
+	}
+	if s.Engine == "" && in.Stats != nil {
+		s.Engine = in.Stats.Engine
+	}
+	if run.Params.Procs.Valid {
+		s.Procs = ptr(run.Params.Procs.V)
+	} else if in.Stats != nil && in.Stats.Procs.Valid {
+		s.Procs = ptr(in.Stats.Procs.V)
+	}
+	for _, m := range in.Missing {
+		fail("missing %s", m)
+	}
+
+	// Target: run.json, else the params, else what the clients were told.
+	switch {
+	case run.ConnsTarget.Valid:
+		s.ConnsTarget = run.ConnsTarget.V
+	case run.Params.Conns.Valid:
+		s.ConnsTarget = run.Params.Conns.V
+	default:
+		for _, c := range in.Clients {
+			if len(c.Lines) > 0 {
+				s.ConnsTarget += c.Lines[0].ConnsTarget
+			}
+		}
+	}
+
+	// Peak: the first monitor row holding the most connections.
+	peak := -1
+	for i, r := range in.Monitor {
+		if !math.IsNaN(r.Conns) && (peak < 0 || r.Conns > in.Monitor[peak].Conns) {
+			peak = i
+		}
+	}
+	var pr MonitorRow
+	if peak >= 0 {
+		pr = in.Monitor[peak]
+		s.ConnsPeakHeld = pr.Conns
+		s.RequestsHeldAtPeak = ptr(pr.Held)
+		s.PeakUnix = ptr(pr.T)
+		s.ServerPSSBytes = ptr(pr.PSS)
+		s.ServerRSSBytes = ptr(pr.RSS)
+		if pr.Conns > 0 {
+			s.ServerUserBytesPerConn = ptr(pr.PSS / pr.Conns)
+		}
+		s.SockstatMemPages = ptr(pr.TCPMemPages)
+	} else {
+		fail("monitor.csv has no conns samples (admin unreachable?)")
+	}
+
+	// Ramp: from the first flood line to the moment the clients together held the target.
+	rampStart, rampEnd := rampTimes(in.Clients, s.ConnsTarget)
+	s.rampStartUnix, s.rampEndUnix = rampStart, rampEnd
+	if !math.IsNaN(rampEnd) {
+		s.RampSeconds = ptr(rampEnd - rampStart)
+	} else if len(in.Clients) > 0 {
+		fail("clients never held %.0f connections together", s.ConnsTarget)
+	}
+
+	// Marginal user memory: least squares of PSS on conns over the ramp samples.
+	var xs, ys []float64
+	for _, r := range rampRows(in.Monitor, rampStart, rampEnd, peak) {
+		if !math.IsNaN(r.Conns) && !math.IsNaN(r.PSS) {
+			xs, ys = append(xs, r.Conns), append(ys, r.PSS)
+		}
+	}
+	if slope, icept, ok := leastSquares(xs, ys); ok {
+		s.ServerUserSlopeBytesPerConn = ptr(slope)
+		s.ServerUserFixedBytes = ptr(icept)
+	}
+
+	// Kernel memory per socket: both ends' sockets sit in this kernel when the
+	// clients share the machine (local lab), so the Slab growth covers 2 per conn.
+	s.SocketsPerConn = 1
+	if run.Inventory == "local" {
+		s.SocketsPerConn = 2
+	}
+	if first := firstValid(in.Monitor, func(r MonitorRow) float64 { return r.Slab }); peak >= 0 && !math.IsNaN(first) && pr.Conns > 0 {
+		s.KernelSlabBytesPerSocket = ptr((pr.Slab - first) / (s.SocketsPerConn * pr.Conns))
+	}
+
+	// CPU while holding: the mean over samples after the ramp (after the peak if the
+	// ramp never completed, so failed runs still show a figure).
+	holdFrom := rampEnd
+	if math.IsNaN(holdFrom) && peak >= 0 {
+		holdFrom = pr.T
+	}
+	var cpuSum float64
+	var cpuN int
+	for _, r := range in.Monitor {
+		if r.T > holdFrom && !math.IsNaN(r.CPU) {
+			cpuSum += r.CPU
+			cpuN++
+		}
+	}
+	if cpuN > 0 {
+		s.CometCPUPercentHold = ptr(cpuSum / float64(cpuN))
+	}
+
+	// Errors.
+	s.ConnectErrorsByKind = map[string]int{}
+	allPassed := len(in.Clients) > 0
+	for _, c := range in.Clients {
+		last := c.Last()
+		if last == nil {
+			fail("%s: flood.jsonl is empty", c.Name)
+			allPassed = false
+			continue
+		}
+		for kind, n := range last.ConnectErrors {
+			s.ConnectErrors += n
+			s.ConnectErrorsByKind[kind] += int(n)
+		}
+		switch {
+		case !last.Final:
+			fail("%s: no final line (flood did not finish)", c.Name)
+			allPassed = false
+		case !last.Passed:
+			msg := last.Message
+			if msg == "" {
+				msg = "passed=false"
+			}
+			fail("%s: %s", c.Name, msg)
+			allPassed = false
+		}
+	}
+	if s.ConnectErrors > 0 {
+		fail("%.0f connect errors", s.ConnectErrors)
+	}
+	if in.Stats != nil {
+		var n float64
+		for kind, v := range in.Stats.Errors {
+			if !strings.Contains(kind, "idle") {
+				n += v
+			}
+		}
+		s.ServerErrors = ptr(n)
+		if n > 0 {
+			fail("%.0f server errors", n)
+		}
+	}
+	if s.ConnsPeakHeld < s.ConnsTarget {
+		fail("server held at most %.0f of %.0f connections", s.ConnsPeakHeld, s.ConnsTarget)
+	}
+
+	s.pushSummary(in, fail)
+	s.Passed = allPassed && len(s.FailureReasons) == 0
+	return s
+}
+
+func (s *Summary) pushSummary(in *Input, fail func(string, ...any)) {
+	hist := map[float64]float64{}
+	var clientMax float64 = math.NaN()
+	for _, c := range in.Clients {
+		last := c.Last()
+		if last == nil {
+			continue
+		}
+		for k, n := range last.PushHistMs {
+			if ub, ok := bucketBound(k); ok {
+				hist[ub] += n
+			}
+		}
+		if last.PushMaxMs != nil && (math.IsNaN(clientMax) || *last.PushMaxMs > clientMax) {
+			clientMax = *last.PushMaxMs
+		}
+	}
+	s.Broadcasts = len(in.Broadcasts)
+	if s.Broadcasts == 0 && in.Stats != nil {
+		s.Broadcasts = int(in.Stats.Push.Broadcasts)
+	}
+	s.PushRan = bool(in.Run.Params.Push) || in.HaveBcast || len(hist) > 0
+	if !s.PushRan {
+		return
+	}
+	var delivered float64
+	for _, n := range hist {
+		delivered += n
+	}
+	s.BroadcastDelivered = ptr(delivered)
+	// Every connection subscribes, and a subscriber between two polls fetches the
+	// stored message on its next poll, so each broadcast is owed to every connection
+	// the server held when it was sent.
+	var expected float64
+	if len(in.Broadcasts) > 0 {
+		for _, b := range in.Broadcasts {
+			expected += connsNear(in.Monitor, b.SentUnix, s.ConnsPeakHeld)
+		}
+	} else {
+		expected = float64(s.Broadcasts) * s.ConnsPeakHeld
+	}
+	s.BroadcastExpected = ptr(expected)
+	p50, p99, top := histQuantiles(hist)
+	s.BroadcastP50Ms, s.BroadcastP99Ms = ptr(p50), ptr(p99)
+	if !math.IsNaN(clientMax) {
+		top = clientMax
+	}
+	s.BroadcastMaxMs = ptr(top)
+	if s.Broadcasts == 0 {
+		fail("push ran but no broadcast was recorded")
+	} else if delivered < expected {
+		fail("push delivered %.0f of %.0f expected messages", delivered, expected)
+	}
+}
+
+// bucketBound parses a histogram key ("12", "12.5", "+Inf", "inf").
+func bucketBound(k string) (float64, bool) {
+	v, err := strconv.ParseFloat(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(k)), "le"), 64)
+	return v, err == nil
+}
+
+// histQuantiles returns the bucket upper bounds holding the 50th and 99th
+// percentile (the smallest bound whose cumulative count reaches ceil(q*total)) and
+// the largest non-empty bound. An infinite bound maps to NaN.
+func histQuantiles(hist map[float64]float64) (p50, p99, top float64) {
+	bounds := make([]float64, 0, len(hist))
+	var total float64
+	for b, n := range hist {
+		if n > 0 {
+			bounds = append(bounds, b)
+			total += n
+		}
+	}
+	if total == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	sort.Float64s(bounds)
+	q := func(frac float64) float64 {
+		rank := math.Ceil(frac * total)
+		var cum float64
+		for _, b := range bounds {
+			cum += hist[b]
+			if cum >= rank {
+				return finite(b)
+			}
+		}
+		return finite(bounds[len(bounds)-1])
+	}
+	return q(0.5), q(0.99), finite(bounds[len(bounds)-1])
+}
+
+func finite(v float64) float64 {
+	if math.IsInf(v, 0) {
+		return math.NaN()
+	}
+	return v
+}
+
+// connsNear returns conns of the monitor row closest in time to t.
+func connsNear(rows []MonitorRow, t, fallback float64) float64 {
+	best, bestD := fallback, math.Inf(1)
+	for _, r := range rows {
+		if d := math.Abs(r.T - t); !math.IsNaN(r.Conns) && d < bestD {
+			best, bestD = r.Conns, d
+		}
+	}
+	return best
+}
+
+// rampTimes merges the clients' lines in time order and returns the first line's
+// time and the first time the sum of their latest "established" reached target
+// (NaN if never).
+func rampTimes(clients []Client, target float64) (start, end float64) {
+	type ev struct {
+		t           float64
+		client      int
+		established float64
+	}
+	var evs []ev
+	for i, c := range clients {
+		for _, l := range c.Lines {
+			evs = append(evs, ev{l.T, i, l.Established})
+		}
+	}
+	if len(evs) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	slices.SortStableFunc(evs, func(a, b ev) int { return cmpFloat(a.t, b.t) })
+	latest := make([]float64, len(clients))
+	var sum float64
+	for _, e := range evs {
+		sum += e.established - latest[e.client]
+		latest[e.client] = e.established
+		if target > 0 && sum >= target {
+			return evs[0].t, e.t
+		}
+	}
+	return evs[0].t, math.NaN()
+}
+
+// rampRows returns the monitor samples within [start, end]; when the ramp is
+// unknown or the clocks do not overlap (fewer than 2 samples), the samples up to
+// the peak stand in.
+func rampRows(rows []MonitorRow, start, end float64, peak int) []MonitorRow {
+	var out []MonitorRow
+	if !math.IsNaN(start) && !math.IsNaN(end) {
+		for _, r := range rows {
+			if r.T >= start && r.T <= end {
+				out = append(out, r)
+			}
+		}
+	}
+	if len(out) < 2 && peak >= 0 {
+		out = rows[:peak+1]
+	}
+	return out
+}
+
+// leastSquares fits y = slope*x + intercept; it needs two distinct x values.
+func leastSquares(xs, ys []float64) (slope, intercept float64, ok bool) {
+	n := float64(len(xs))
+	if n < 2 {
+		return 0, 0, false
+	}
+	var sx, sy float64
+	for i := range xs {
+		sx += xs[i]
+		sy += ys[i]
+	}
+	mx, my := sx/n, sy/n
+	var sxx, sxy float64
+	for i := range xs {
+		dx := xs[i] - mx
+		sxx += dx * dx
+		sxy += dx * (ys[i] - my)
+	}
+	if sxx == 0 {
+		return 0, 0, false
+	}
+	slope = sxy / sxx
+	return slope, my - slope*mx, true
+}
+
+func firstValid(rows []MonitorRow, get func(MonitorRow) float64) float64 {
+	for _, r := range rows {
+		if v := get(r); !math.IsNaN(v) {
+			return v
+		}
+	}
+	return math.NaN()
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func baseName(dir string) string {
+	dir = strings.TrimRight(dir, "/")
+	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
+		return dir[i+1:]
+	}
+	return dir
+}
