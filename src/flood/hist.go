@@ -1,0 +1,168 @@
+package flood
+
+import (
+	"fmt"
+	"math"
+)
+
+// Latency histogram layout: 1 ms buckets up to 10 s, 100 ms buckets up to 60 s, 1 s buckets up to 600 s.
+// A bucket is named by its upper bound in ms and holds values in (previous bound, bound]; larger values land
+// in the last bucket. Children export bucket counts, so merging across processes is exact.
+const (
+	fineMaxMs   = 10_000
+	midStepMs   = 100
+	midMaxMs    = 60_000
+	coarseStep  = 1000
+	coarseMaxMs = 600_000
+	nFine       = fineMaxMs
+	nMid        = (midMaxMs - fineMaxMs) / midStepMs
+	nCoarse     = (coarseMaxMs - midMaxMs) / coarseStep
+	latBuckets  = nFine + nMid + nCoarse
+)
+
+// maxHoldSec bounds the hold histogram; longer holds count in its last bucket.
+const maxHoldSec = 3600
+
+// latIndex maps a latency in ms to its bucket index.
+func latIndex(ms float64) int {
+	switch {
+	case !(ms > 1): // also NaN and negative (clock skew): the first bucket
+		return 0
+	case ms <= fineMaxMs:
+		return int(math.Ceil(ms)) - 1
+	case ms <= midMaxMs:
+		return nFine + int(math.Ceil((ms-fineMaxMs)/midStepMs)) - 1
+	case ms <= coarseMaxMs:
+		return nFine + nMid + int(math.Ceil((ms-midMaxMs)/coarseStep)) - 1
+	}
+	return latBuckets - 1
+}
+
+// latUpper is the upper bound in ms of bucket i.
+func latUpper(i int) int {
+	switch {
+	case i < nFine:
+		return i + 1
+	case i < nFine+nMid:
+		return fineMaxMs + (i-nFine+1)*midStepMs
+	}
+	return midMaxMs + (i-nFine-nMid+1)*coarseStep
+}
+
+// latIndexOfUpper inverts latUpper; ok is false for a number that is no bucket bound.
+func latIndexOfUpper(u int) (int, bool) {
+	var i int
+	switch {
+	case u >= 1 && u <= fineMaxMs:
+		i = u - 1
+	case u > fineMaxMs && u <= midMaxMs && (u-fineMaxMs)%midStepMs == 0:
+		i = nFine + (u-fineMaxMs)/midStepMs - 1
+	case u > midMaxMs && u <= coarseMaxMs && (u-midMaxMs)%coarseStep == 0:
+		i = nFine + nMid + (u-midMaxMs)/coarseStep - 1
+	default:
+		return 0, false
+	}
+	return i, true
+}
+
+// LatHist counts latencies in fixed buckets.
+type LatHist struct{ counts []uint64 }
+
+// NewLatHist returns an empty histogram.
+func NewLatHist() *LatHist { return &LatHist{counts: make([]uint64, latBuckets)} }
+
+// Add records one latency in milliseconds.
+func (h *LatHist) Add(ms float64) { h.counts[latIndex(ms)]++ }
+
+// Export returns the non-empty buckets keyed by upper bound in ms.
+func (h *LatHist) Export() map[int]uint64 {
+	out := map[int]uint64{}
+	for i, n := range h.counts {
+		if n > 0 {
+			out[latUpper(i)] = n
+		}
+	}
+	return out
+}
+
+// Merge adds exported bucket counts.
+func (h *LatHist) Merge(m map[int]uint64) error {
+	for u, n := range m {
+		i, ok := latIndexOfUpper(u)
+		if !ok {
+			return fmt.Errorf("latency bucket %d ms is not a bucket bound", u)
+		}
+		h.counts[i] += n
+	}
+	return nil
+}
+
+// Total is the number of recorded values.
+func (h *LatHist) Total() uint64 {
+	var t uint64
+	for _, n := range h.counts {
+		t += n
+	}
+	return t
+}
+
+// Quantile returns the upper bound (ms) of the bucket holding the value of rank ceil(q*total), so q=1 gives the
+// bucket of the maximum; 0 when empty.
+func (h *LatHist) Quantile(q float64) int {
+	total := h.Total()
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	if rank < 1 {
+		rank = 1
+	}
+	if rank > total {
+		rank = total
+	}
+	var cum uint64
+	for i, n := range h.counts {
+		cum += n
+		if cum >= rank {
+			return latUpper(i)
+		}
+	}
+	return latUpper(latBuckets - 1)
+}
+
+// HoldHist counts observed hold times in whole seconds (floor), the last bucket holding everything longer.
+type HoldHist struct{ counts []uint64 }
+
+// NewHoldHist returns an empty histogram.
+func NewHoldHist() *HoldHist { return &HoldHist{counts: make([]uint64, maxHoldSec+1)} }
+
+// Add records one hold time in milliseconds.
+func (h *HoldHist) Add(ms uint32) {
+	s := int(ms / 1000)
+	if s > maxHoldSec {
+		s = maxHoldSec
+	}
+	h.counts[s]++
+}
+
+// Export returns the non-empty buckets keyed by whole seconds.
+func (h *HoldHist) Export() map[int]uint64 {
+	out := map[int]uint64{}
+	for s, n := range h.counts {
+		if n > 0 {
+			out[s] = n
+		}
+	}
+	return out
+}
+
+// Merge adds exported bucket counts.
+func (h *HoldHist) Merge(m map[int]uint64) error {
+	for s, n := range m {
+		if s < 0 || s > maxHoldSec {
+			return fmt.Errorf("hold bucket %d s out of range 0-%d", s, maxHoldSec)
+		}
+		h.counts[s] += n
+	}
+	return nil
+}

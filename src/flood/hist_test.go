@@ -1,0 +1,120 @@
+package flood
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestLatBuckets(t *testing.T) {
+	tests := []struct {
+		ms    float64
+		upper int
+	}{
+		{-5, 1}, {0, 1}, {0.4, 1}, {1, 1}, {1.01, 2}, {9999.5, 10000}, {10000, 10000},
+		{10000.1, 10100}, {10100, 10100}, {59999, 60000}, {60000, 60000}, {60000.5, 61000},
+		{600000, 600000}, {1e9, 600000},
+	}
+	for _, tc := range tests {
+		i := latIndex(tc.ms)
+		if got := latUpper(i); got != tc.upper {
+			t.Errorf("latency %v ms: bucket upper %d, want %d", tc.ms, got, tc.upper)
+		}
+		if j, ok := latIndexOfUpper(tc.upper); !ok || j != i {
+			t.Errorf("latIndexOfUpper(%d) = %d, %v; want %d", tc.upper, j, ok, i)
+		}
+	}
+	for _, u := range []int{0, -1, 10050, 60500, 600001} {
+		if _, ok := latIndexOfUpper(u); ok {
+			t.Errorf("latIndexOfUpper(%d) accepted a number that is no bucket bound", u)
+		}
+	}
+	for i := 1; i < latBuckets; i++ {
+		if latUpper(i) <= latUpper(i-1) {
+			t.Fatalf("bucket bounds not increasing at %d", i)
+		}
+	}
+}
+
+func TestLatHistMergeQuantiles(t *testing.T) {
+	// Two "processes" whose merged data is 1..100 ms plus one 15 s outlier.
+	a, b := NewLatHist(), NewLatHist()
+	for ms := 1; ms <= 100; ms++ {
+		if ms%2 == 0 {
+			a.Add(float64(ms))
+		} else {
+			b.Add(float64(ms))
+		}
+	}
+	b.Add(15000)
+	merged := NewLatHist()
+	for _, h := range []*LatHist{a, b} {
+		if err := merged.Merge(h.Export()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		q    float64
+		want int
+	}{
+		{0.5, 51},   // rank ceil(0.5*101) = 51
+		{0.99, 100}, // rank 100
+		{1, 15000},
+		{0, 1},
+	}
+	for _, tc := range tests {
+		if got := merged.Quantile(tc.q); got != tc.want {
+			t.Errorf("Quantile(%v) = %d, want %d", tc.q, got, tc.want)
+		}
+	}
+	if merged.Total() != 101 {
+		t.Errorf("Total = %d, want 101", merged.Total())
+	}
+	if NewLatHist().Quantile(0.5) != 0 {
+		t.Error("empty histogram quantile should be 0")
+	}
+	if err := merged.Merge(map[int]uint64{10050: 1}); err == nil {
+		t.Error("Merge accepted a bogus bucket bound")
+	}
+}
+
+func TestHoldHist(t *testing.T) {
+	h := NewHoldHist()
+	for _, ms := range []uint32{0, 999, 1000, 1999, 90_500, 5_000_000} {
+		h.Add(ms)
+	}
+	got := h.Export()
+	want := map[int]uint64{0: 2, 1: 2, 90: 1, maxHoldSec: 1}
+	if len(got) != len(want) {
+		t.Fatalf("Export = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("bucket %d = %d, want %d", k, got[k], v)
+		}
+	}
+	m := NewHoldHist()
+	m.Merge(got)
+	m.Merge(got)
+	if m.Export()[1] != 4 {
+		t.Errorf("merged bucket 1 = %d, want 4", m.Export()[1])
+	}
+	if err := m.Merge(map[int]uint64{-1: 1}); err == nil {
+		t.Error("Merge accepted a negative second")
+	}
+}
+
+func TestTopErrors(t *testing.T) {
+	errs := map[string]uint64{"ETIMEDOUT": 5, "ECONNREFUSED": 9, "EMFILE": 1, "EFOO": 0}
+	got := topErrors(errs, 2, true)
+	if !strings.HasPrefix(got, "ECONNREFUSED x9 (server not listening") || !strings.Contains(got, "ETIMEDOUT x5 (SYN dropped") ||
+		strings.Contains(got, "EMFILE") {
+		t.Errorf("topErrors = %q", got)
+	}
+	if got := topErrors(errs, 1, false); got != "ECONNREFUSED x9" {
+		t.Errorf("topErrors without hints = %q", got)
+	}
+	if errnoName(syscall.ECONNREFUSED) != "ECONNREFUSED" || errnoName(nil) != "other" {
+		t.Error("errnoName does not name errnos")
+	}
+}
