@@ -1,0 +1,17 @@
+# Memory benchmarks on loopback (src/bench): bytes per held connection and churn stability.
+CONNS ?= 200000
+ENGINE ?= netpoll
+CYCLES ?= 10
+CHURN_CONNS ?= 100000
+# One JSON line per run, next to the binaries (git-ignored).
+BENCH_JSON ?= bin/bench.jsonl
+
+.PHONY: bench-mem bench-churn bench-go
+bench-mem: build
+	bin/bench mem -conns $(CONNS) -engine $(ENGINE) -procs auto -json $(BENCH_JSON)
+
+bench-churn: build
+	bin/bench churn -cycles $(CYCLES) -conns $(CHURN_CONNS) -engine $(ENGINE) -procs auto -json $(BENCH_JSON)
+
+bench-go:
+	$(GO) test -run='^$$' -bench=. -benchmem ./src/...

@@ -1,0 +1,5 @@
+package enginetest
+
+import "testing"
+
+func TestGoroutineEngine(t *testing.T) { Run(t, "goroutine") }

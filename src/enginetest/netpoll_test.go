@@ -1,0 +1,5 @@
+package enginetest
+
+import "testing"
+
+func TestNetpollEngine(t *testing.T) { Run(t, "netpoll") }
