@@ -37,7 +37,13 @@ func Cleanup() {
 }
 
 // cometBinary builds ./src/cmd/comet once per test binary.
-func cometBinary(t *testing.T) string {
+func cometBinary(t *testing.T) string { return binary(t, "comet") }
+
+// floodBinary builds ./src/cmd/flood once per test binary.
+func floodBinary(t *testing.T) string { return binary(t, "flood") }
+
+// binary builds ./src/cmd/comet and ./src/cmd/flood once per test binary and returns the path of name.
+func binary(t *testing.T, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "enginetest-")
@@ -50,17 +56,17 @@ func cometBinary(t *testing.T) string {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command(gobin, "build", "-o", filepath.Join(buildDir, "comet"), "./src/cmd/comet")
+		cmd := exec.Command(gobin, "build", "-o", buildDir+"/", "./src/cmd/comet", "./src/cmd/flood")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./src/cmd/comet: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./src/cmd/comet ./src/cmd/flood: %v\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	return filepath.Join(buildDir, "comet")
+	return filepath.Join(buildDir, name)
 }
 
 // Comet is a running comet under test.

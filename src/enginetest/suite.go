@@ -33,6 +33,7 @@ func Run(t *testing.T, engine string) {
 	})
 	// These read global counters or count held requests, so they run alone.
 	t.Run("stats", func(t *testing.T) { checkStats(t, c) })
+	t.Run("flood_cycle", func(t *testing.T) { checkFloodCycle(t, c) })
 	t.Run("publish", func(t *testing.T) { checkPublish(t, c) })
 	t.Run("broadcast", func(t *testing.T) { checkBroadcast(t, c) })
 	t.Run("between_polls", func(t *testing.T) { checkBetweenPolls(t, c) })

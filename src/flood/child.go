@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -36,11 +37,12 @@ const (
 
 // slot is the per-fd connection state: 16 bytes, addressed by fd number.
 type slot struct {
-	state  uint8
-	src    uint16 // index into child.srcs
-	port   uint16
-	conn   uint32 // logical connection number (stable across re-dials; names the push id)
-	sentMs uint32 // when the outstanding request was written, ms since child start
+	state   uint8
+	src     uint16 // index into child.srcs
+	port    uint16
+	answers uint16 // responses on this socket, saturating (fits the struct's padding: still 16 bytes)
+	conn    uint32 // logical connection number (stable across re-dials; names the push id)
+	sentMs  uint32 // when the outstanding request was written, ms since child start
 }
 
 // portPool hands out the ports of one source address, round-robin, skipping ports this child holds.
@@ -419,6 +421,9 @@ func (c *child) consume(fd int, data []byte) bool {
 func (c *child) onResponse(fd int, resp httpwire.Response) {
 	s := &c.slots[fd]
 	c.rep.Responses++
+	if s.answers < math.MaxUint16 {
+		s.answers++
+	}
 	if resp.Status != 200 {
 		c.rep.Non200++
 	}
@@ -490,12 +495,30 @@ func (c *child) snapshot(final bool) ChildReport {
 	r.HoldHist = c.holdHist.Export()
 	r.PushHist = c.pushHist.Export()
 	if final {
+		r.MinAnswers, r.AnsweredConns = c.minAnswers()
 		r.PushPerSeq = make(map[uint64]uint64, len(c.pushPerSeq))
 		for k, v := range c.pushPerSeq {
 			r.PushPerSeq[k] = v
 		}
 	}
 	return r
+}
+
+// minAnswers is the fewest responses any established connection got, and how many established connections there
+// are (the integration test's "every connection answered at least twice").
+func (c *child) minAnswers() (least uint64, conns int) {
+	for fd := range c.slots {
+		st := c.slots[fd].state
+		if st == slotFree || st == slotConnecting {
+			continue
+		}
+		a := uint64(c.slots[fd].answers)
+		if conns == 0 || a < least {
+			least = a
+		}
+		conns++
+	}
+	return least, conns
 }
 
 // closeAll shuts the loop down and closes every connection (the loop goroutine has exited when Close returns).

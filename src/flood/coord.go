@@ -69,6 +69,7 @@ type FinalLine struct {
 	PushPerSeq        map[uint64]uint64 `json:"push_per_seq"`
 	PSSPerConn        float64           `json:"flood_pss_per_conn_bytes"`
 	MinEstablishedPst int               `json:"min_established_after_ramp"`
+	MinAnswersPerConn uint64            `json:"min_answers_per_conn"` // fewest responses any connection open at the end got
 }
 
 // Main runs the flood binary with os.Args[1:]; it returns the exit code.
@@ -332,8 +333,9 @@ func (co *coordinator) stopChildren() (failures []string) {
 // agg is the sum over the children's latest reports.
 type agg struct {
 	ChildReport
-	hold *HoldHist
-	push *LatHist
+	hold       *HoldHist
+	push       *LatHist
+	sawAnswers bool // some child reported MinAnswers
 }
 
 func (co *coordinator) aggregate() agg {
@@ -369,6 +371,12 @@ func (co *coordinator) aggregate() agg {
 		}
 		if err := a.push.Merge(r.PushHist); err != nil {
 			co.log.Warnf("flood: child %d: %v", r.Proc, err)
+		}
+		if r.AnsweredConns > 0 {
+			if !a.sawAnswers || r.MinAnswers < a.MinAnswers {
+				a.MinAnswers = r.MinAnswers
+			}
+			a.sawAnswers = true
 		}
 		if r.PushPerSeq != nil {
 			if a.PushPerSeq == nil {
@@ -466,7 +474,8 @@ func (co *coordinator) finalLine(failures []string) FinalLine {
 		}
 	}
 	f := FinalLine{Line: l, Final: true, Passed: passed, Message: msg, HoldHist: a.hold.Export(),
-		PushHistMs: a.push.Export(), PushPerSeq: a.PushPerSeq, MinEstablishedPst: co.minAfterRamp}
+		PushHistMs: a.push.Export(), PushPerSeq: a.PushPerSeq, MinEstablishedPst: co.minAfterRamp,
+		MinAnswersPerConn: a.MinAnswers}
 	if f.PushPerSeq == nil {
 		f.PushPerSeq = map[uint64]uint64{}
 	}

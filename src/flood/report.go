@@ -31,7 +31,9 @@ type ChildReport struct {
 	HoldHist        map[int]uint64    `json:"hold_hist,omitempty"`
 	PushReceived    uint64            `json:"push_received"`
 	PushHist        map[int]uint64    `json:"push_hist_ms,omitempty"`
-	PushPerSeq      map[uint64]uint64 `json:"push_per_seq,omitempty"` // final report only
+	PushPerSeq      map[uint64]uint64 `json:"push_per_seq,omitempty"`   // final report only
+	MinAnswers      uint64            `json:"min_answers,omitempty"`    // final report only
+	AnsweredConns   int               `json:"answered_conns,omitempty"` // final report only: conns MinAnswers covers
 	PushSeqsDropped uint64            `json:"push_seqs_dropped,omitempty"`
 }
 
