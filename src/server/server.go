@@ -38,7 +38,13 @@ const (
 	MaxOutQueue   = 64 << 10 // bytes of unsent answers kept per conn (SlowCloses beyond)
 	AcceptBatch   = 256      // accepts per listener wakeup, so one busy listener cannot starve the conns
 	EmfileBackoff = 100 * time.Millisecond
-	epollExcl     = 1 << 28 // EPOLLEXCLUSIVE: wake one of the workers sharing the listener, not all
+	// MaxPrealloc bounds the per-fd tables sized up front from RLIMIT_NOFILE (beyond it they grow on demand).
+	MaxPrealloc = 1 << 16
+	// FreeAfterChurn and FreeQuiet: once at least FreeAfterChurn accepts+closes happened and none for FreeQuiet
+	// (the end of a ramp or of a mass disconnect), garbage is collected and freed pages go back to the OS.
+	FreeAfterChurn = 1024
+	FreeQuiet      = 2 * time.Second
+	epollExcl      = 1 << 28 // EPOLLEXCLUSIVE: wake one of the workers sharing the listener, not all
 )
 
 // connEvents are the events of every connection; Out is added only while output is queued.
@@ -81,11 +87,12 @@ type worker struct {
 	lfd  int
 	cfd  int
 
-	conns []conn                     // by fd
-	cbs   []func(netpoll.EpollEvent) // by fd, created once per fd number and reused
-	live  int
-	wheel *wheel.Wheel
-	fire  func(int) // w.onFire bound once, so Advance does not allocate
+	conns   []conn                     // by fd
+	cbs     []func(netpoll.EpollEvent) // by fd, created once per fd number and reused
+	fdLimit int                        // RLIMIT_NOFILE soft limit: no fd reaches it, so tables need no more slots (0: unknown)
+	live    int
+	wheel   *wheel.Wheel
+	fire    func(int) // w.onFire bound once, so Advance does not allocate
 
 	spill map[int][]byte // unparsed input: partial head or pipelined requests
 	outq  map[int][]byte // unsent output
@@ -105,21 +112,22 @@ type worker struct {
 	emptyResp [2][2][]byte
 	errResp   map[int][]byte
 
-	heads       int
-	paused      bool // listener removed after EMFILE
-	inEpisode   bool // EMFILE pause not yet followed by a successful accept
-	listening   bool
-	pauseTimer  int
-	evfd        int // eventfd the SIGTERM goroutine pokes (netloop.Waker has no way to close its fd)
-	draining    bool
-	drainBy     time.Time
-	finished    bool
-	done        chan struct{}
-	sigterm     atomic.Bool
-	closedCount int // closes since the last FreeOSMemory
-	closesTick  int
-	lastFree    time.Time
-	logged      map[string]time.Time
+	heads      int
+	paused     bool // listener removed after EMFILE
+	inEpisode  bool // EMFILE pause not yet followed by a successful accept
+	listening  bool
+	pauseTimer int
+	evfd       int // eventfd the SIGTERM goroutine pokes (netloop.Waker has no way to close its fd)
+	draining   bool
+	drainBy    time.Time
+	finished   bool
+	done       chan struct{}
+	sigterm    atomic.Bool
+	churn      int       // accepts and closes since the last FreeOSMemory
+	churnTick  int       // accepts and closes since the last tick
+	lastChurn  time.Time // last tick that saw accepts or closes
+	lastFree   time.Time
+	logged     map[string]time.Time
 }
 
 // RunWorker serves cfg on w.ListenFD until a drain (SIGTERM, EOF or Drain on w.ControlFD) has answered every held
@@ -148,6 +156,7 @@ func RunWorker(cfg cometcfg.Config, w cometcfg.Worker) error {
 	}
 	s.wheel = wheel.New(cfg.Tick, min(slots, 4096))
 	s.fire = s.onFire
+	s.sizeTables()
 
 	loopErr := make(chan error, 1)
 	loop, err := netloop.New(func(err error) {
@@ -356,17 +365,8 @@ func (s *worker) onPauseTimer(ev netpoll.EpollEvent) {
 }
 
 func (s *worker) addConn(fd int) {
-	if fd >= len(s.conns) {
-		n := max(2*len(s.conns), 1024)
-		for n <= fd {
-			n *= 2
-		}
-		conns := make([]conn, n)
-		copy(conns, s.conns)
-		s.conns = conns
-		cbs := make([]func(netpoll.EpollEvent), n)
-		copy(cbs, s.cbs)
-		s.cbs = cbs
+	if fd >= len(s.cbs) {
+		s.growTables(tableSize(len(s.cbs), fd, s.fdLimit))
 	}
 	if s.cbs[fd] == nil {
 		s.cbs[fd] = func(ev netpoll.EpollEvent) { s.onConn(fd, ev) }
@@ -378,9 +378,59 @@ func (s *worker) addConn(fd int) {
 	}
 	s.conns[fd] = conn{state: stIdle}
 	s.live++
+	s.churn++
+	s.churnTick++
 	s.slot.Add(stats.Accepted, 1)
 	s.slot.Add(stats.Conns, 1)
 	s.idle(fd)
+}
+
+// tableSize is the new length of a per-fd table of length cur that must cover fd: doubling, but never past
+// fdLimit (0: unknown), as no fd reaches the RLIMIT_NOFILE soft limit and slots beyond it would stay dead.
+func tableSize(cur, fd, fdLimit int) int {
+	n := max(2*cur, 1024)
+	for n <= fd {
+		n *= 2
+	}
+	if fd < fdLimit {
+		n = min(n, fdLimit)
+	}
+	return n
+}
+
+// sizeTables sizes conns and the wheel's entries for every fd the process may open (up to MaxPrealloc).
+// Allocated before any conn, they come from fresh zero pages the runtime does not clear, so a slot costs RSS
+// only once its page is used, and their growth never leaves old tables behind as garbage.
+func (s *worker) sizeTables() {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == unix.RLIM_INFINITY || rl.Cur > wheel.MaxID {
+		return // unknown: tables grow by doubling
+	}
+	s.fdLimit = int(rl.Cur)
+	n := min(s.fdLimit, MaxPrealloc)
+	if n <= len(s.conns) {
+		return
+	}
+	// conns and the wheel hold no pointers: the GC never reads them, so their untouched pages stay virtual.
+	// cbs holds pointers; the GC's scan would make all of it resident, so it grows on demand (addConn).
+	s.conns = make([]conn, n)
+	// The wheel has no capacity argument: scheduling its highest id makes it allocate its entries now, once.
+	s.wheel.ScheduleAt(n-1, time.Now())
+	s.wheel.Cancel(n - 1)
+}
+
+// growTables makes conns and cbs cover fds below n.
+func (s *worker) growTables(n int) {
+	if n > len(s.conns) {
+		conns := make([]conn, n)
+		copy(conns, s.conns)
+		s.conns = conns
+	}
+	if n > len(s.cbs) {
+		cbs := make([]func(netpoll.EpollEvent), n)
+		copy(cbs, s.cbs)
+		s.cbs = cbs
+	}
 }
 
 // idle waits for the next request on fd.
@@ -407,12 +457,14 @@ func (s *worker) onConn(fd int, ev netpoll.EpollEvent) {
 		}
 	}
 	if ev&(netloop.In|netloop.RdHup|netloop.Hup|netloop.Err) != 0 {
-		s.readAll(fd)
+		s.readAll(fd, ev&(netloop.RdHup|netloop.Hup|netloop.Err) != 0)
 	}
 }
 
-// readAll drains fd to EAGAIN (edge-triggered).
-func (s *worker) readAll(fd int) {
+// readAll reads what fd has (edge-triggered). A short read means the receive queue was empty at that moment and
+// any later data raises a new edge, so the read that would only say EAGAIN is skipped, one syscall per request
+// saved; unless the event reported a hang-up or error (toEOF): then reading goes on to see EOF or the error.
+func (s *worker) readAll(fd int, toEOF bool) {
 	for s.conns[fd].state != stFree {
 		n, err := unix.Read(fd, s.rbuf)
 		if err != nil {
@@ -433,6 +485,9 @@ func (s *worker) readAll(fd int) {
 		}
 		s.slot.Add(stats.BytesIn, int64(n))
 		s.input(fd, s.rbuf[:n])
+		if n < len(s.rbuf) && !toEOF {
+			return
+		}
 	}
 }
 
@@ -794,8 +849,8 @@ func (s *worker) close(fd int) {
 	s.loop.Del(fd)
 	unix.Close(fd)
 	s.live--
-	s.closedCount++
-	s.closesTick++
+	s.churn++
+	s.churnTick++
 	s.slot.Add(stats.Conns, -1)
 	if s.draining && s.live == 0 {
 		s.finish()
@@ -816,19 +871,32 @@ func (s *worker) onTick() {
 		}
 		s.finish()
 	}
-	// After a big churn, hand freed heap back to the OS once things are quiet, so PSS follows the conn count.
-	if s.closesTick == 0 && s.closedCount >= 1024 && now.Sub(s.lastFree) >= 5*time.Second {
-		s.closedCount = 0
-		s.lastFree = now
-		if len(s.spill) == 0 {
-			s.spill = map[int][]byte{}
-		}
-		if len(s.outq) == 0 {
-			s.outq = map[int][]byte{}
-		}
-		debug.FreeOSMemory()
+	s.maybeFreeMemory(now)
+}
+
+// maybeFreeMemory hands freed heap back to the OS once a ramp or a mass disconnect is over (no accepts or
+// closes for FreeQuiet), so PSS follows the conn count: table growth and easygo's map and event buffers leave
+// garbage that the background scavenger would keep for a long time. Rare by construction: it needs
+// FreeAfterChurn accepts+closes since the last time, and at most one per 5 s.
+func (s *worker) maybeFreeMemory(now time.Time) {
+	if s.churnTick > 0 {
+		s.churnTick = 0
+		s.lastChurn = now
+		return
 	}
-	s.closesTick = 0
+	if s.churn < FreeAfterChurn || now.Sub(s.lastChurn) < FreeQuiet || now.Sub(s.lastFree) < 5*time.Second {
+		return
+	}
+	s.churn = 0
+	s.lastFree = now
+	// Go maps never shrink: start empty side maps afresh after a burst of partial heads or slow readers.
+	if len(s.spill) == 0 {
+		s.spill = map[int][]byte{}
+	}
+	if len(s.outq) == 0 {
+		s.outq = map[int][]byte{}
+	}
+	debug.FreeOSMemory()
 }
 
 func (s *worker) onFire(fd int) {
