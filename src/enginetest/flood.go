@@ -54,9 +54,12 @@ func readFloodLines(t *testing.T, path string) []floodLine {
 // status meanwhile without disturbing flood's connections.
 func checkFloodCycle(t *testing.T, c *Comet) {
 	out := filepath.Join(t.TempDir(), "flood.jsonl")
-	hold := 7 * time.Second // one cycle takes at most holdMax + one tick: 7 s gives every connection two answers
+	// One cycle takes at most holdMax + one tick, so 8 s after the ramp gives every connection two answers with room
+	// for a loaded machine. The ramp is paced: an overflowing accept queue delays a connection's first answer by
+	// SYN-ACK retransmits (1 s, 3 s, 7 s), which would show as holds far past holdMax.
+	hold := 8 * time.Second
 	cmd := exec.Command(floodBinary(t), "-target", c.Listen, "-src", "127.0.1.1,127.0.1.2",
-		"-conns", strconv.Itoa(floodConns), "-procs", "2", "-rate", "0", "-duration", hold.String(),
+		"-conns", strconv.Itoa(floodConns), "-procs", "2", "-rate", "1500", "-duration", hold.String(),
 		"-ports", "20000-29999", "-out", out, "-progress", "off")
 	log := &syncBuilder{b: &strings.Builder{}}
 	cmd.Stdout, cmd.Stderr = log, log
