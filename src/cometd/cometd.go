@@ -112,6 +112,40 @@ func NewLogger(format, level string, out io.Writer) (*logrus.Logger, error) {
 	return log, nil
 }
 
+// listenGroup opens one SO_REUSEPORT listener per worker on the same address. The kernel spreads new connections
+// over them by 4-tuple hash, so every worker gets an even share: a shared accept queue lets the busiest worker run
+// into its fd limit first, and lets each worker's high-water mark creep up from one churn cycle to the next.
+func listenGroup(addr string, backlog, n int) ([]int, int, error) {
+	fds := make([]int, 0, n)
+	fail := func(err error) ([]int, int, error) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, 0, fmt.Errorf("-listen %s: %w", addr, err)
+	}
+	ip, _, err := netloop.ParseAddr4(addr)
+	if err != nil {
+		return fail(err)
+	}
+	bindAddr := addr
+	port := 0
+	for i := 0; i < n; i++ {
+		fd, err := netloop.Listen(bindAddr, backlog, true)
+		if err != nil {
+			return fail(err)
+		}
+		fds = append(fds, fd)
+		if i == 0 {
+			// With port 0 the first socket picks the port; the rest of the group joins it.
+			if port, err = netloop.LocalPort(fd); err != nil {
+				return fail(err)
+			}
+			bindAddr = net.JoinHostPort(net.IP(ip[:]).String(), strconv.Itoa(port))
+		}
+	}
+	return fds, port, nil
+}
+
 // Run is the master: it listens, starts the workers and the admin listener, and drains everything when ctx ends.
 func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 	// The master holds no connections; a low GC target keeps its heap (and PSS) near the live set.
@@ -119,12 +153,15 @@ func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 	if err := admin.CheckExposure(cfg.Admin, cfg.AdminToken); err != nil {
 		return err
 	}
-	lfd, err := netloop.Listen(cfg.Listen, cfg.Backlog, false)
+	lfds, port, err := listenGroup(cfg.Listen, cfg.Backlog, cfg.Procs)
 	if err != nil {
-		return fmt.Errorf("-listen %s: %w", cfg.Listen, err)
+		return err
 	}
-	defer unix.Close(lfd)
-	port, _ := netloop.LocalPort(lfd)
+	defer func() {
+		for _, fd := range lfds {
+			unix.Close(fd)
+		}
+	}()
 	table, err := stats.Create(cfg.Procs)
 	if err != nil {
 		return err
@@ -140,14 +177,14 @@ func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 
 	hub := NewHub(cfg.Keep, AckTimeout, log)
 	sup, err := supervise.New(supervise.Config{
-		Procs:    cfg.Procs,
-		Args:     append([]string{cometcfg.WorkerArg}, cfg.Args()...),
-		Env:      os.Environ(),
-		ListenFD: lfd,
-		Table:    table,
-		Log:      log,
-		Attach:   hub.Attach,
-		Detach:   hub.Detach,
+		Procs:     cfg.Procs,
+		Args:      append([]string{cometcfg.WorkerArg}, cfg.Args()...),
+		Env:       os.Environ(),
+		ListenFDs: lfds,
+		Table:     table,
+		Log:       log,
+		Attach:    hub.Attach,
+		Detach:    hub.Detach,
 	})
 	if err != nil {
 		return err

@@ -2,9 +2,10 @@
 // timing wheel, push delivery from the master's control socket, and a drain on SIGTERM.
 //
 // Memory per held connection is the point. A connection costs: 2 bytes of state (conns), 12 bytes of wheel
-// entry, one cached 16-byte callback closure plus its slot in cbs, and easygo's map entry for the fd. Read bytes
-// land in one shared 16 KiB buffer; only connections with a partial head, unanswered pipelined requests, unsent
-// output or a held /sub poll have an entry in a side map.
+// entry, one 16-byte callback closure (it captures a single integer naming worker and fd, see connKey) and
+// easygo's map entry for the fd. The closure is garbage once the conn closes, so nothing per conn outlives it but
+// the two pointer-free table slots. Read bytes land in one shared 16 KiB buffer; only connections with a partial
+// head, unanswered pipelined requests, unsent output or a held /sub poll have an entry in a side map.
 package server
 
 import (
@@ -15,6 +16,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -87,9 +89,9 @@ type worker struct {
 	lfd  int
 	cfd  int
 
-	conns   []conn                     // by fd
-	cbs     []func(netpoll.EpollEvent) // by fd, created once per fd number and reused
-	fdLimit int                        // RLIMIT_NOFILE soft limit: no fd reaches it, so tables need no more slots (0: unknown)
+	conns   []conn // by fd
+	fdLimit int    // RLIMIT_NOFILE soft limit: no fd reaches it, so tables need no more slots (0: unknown)
+	reg     int    // index in the registry, the high half of this worker's connKeys
 	live    int
 	wheel   *wheel.Wheel
 	fire    func(int) // w.onFire bound once, so Advance does not allocate
@@ -130,6 +132,53 @@ type worker struct {
 	logged     map[string]time.Time
 }
 
+// MaxWorkersPerProcess bounds the workers running at once in one process (comet runs one; tests run several).
+const MaxWorkersPerProcess = 256
+
+// registry lets a connection's epoll callback capture one integer instead of a worker pointer and an fd: a
+// closure over a single word is a 16-byte object, over two words 24 bytes (Go's size classes), and there is one
+// per connection. Slots are atomic because every worker's loop goroutine reads them.
+var registry struct {
+	mu      sync.Mutex // serialises claim and release
+	workers [MaxWorkersPerProcess]atomic.Pointer[worker]
+}
+
+// register claims a free registry slot for s.
+func (s *worker) register() error {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	for i := range registry.workers {
+		if registry.workers[i].Load() == nil {
+			s.reg = i
+			registry.workers[i].Store(s)
+			return nil
+		}
+	}
+	return fmt.Errorf("netpoll worker: more than %d workers in one process", MaxWorkersPerProcess)
+}
+
+func (s *worker) unregister() {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	registry.workers[s.reg].CompareAndSwap(s, nil)
+}
+
+// connKey packs a registry slot and an fd into the one integer a connection's callback captures.
+func connKey(reg, fd int) uint64 { return uint64(reg)<<32 | uint64(uint32(fd)) }
+
+// connCallback is the epoll callback of fd in the worker at registry slot reg.
+func connCallback(reg, fd int) func(netpoll.EpollEvent) {
+	key := connKey(reg, fd)
+	return func(ev netpoll.EpollEvent) { onConnKey(key, ev) }
+}
+
+func onConnKey(key uint64, ev netpoll.EpollEvent) {
+	// nil only if the worker is gone; its loop is closed by then, so this is belt and braces.
+	if s := registry.workers[key>>32].Load(); s != nil {
+		s.onConn(int(uint32(key)), ev)
+	}
+}
+
 // RunWorker serves cfg on w.ListenFD until a drain (SIGTERM, EOF or Drain on w.ControlFD) has answered every held
 // request and closed every connection, then returns nil. It takes ownership of w.ListenFD (closed on drain); the
 // caller keeps w.ControlFD (-1: no master). A second held /sub poll with an id already held elsewhere takes over
@@ -149,6 +198,10 @@ func RunWorker(cfg cometcfg.Config, w cometcfg.Worker) error {
 		done:    make(chan struct{}),
 		logged:  map[string]time.Time{},
 	}
+	if err := s.register(); err != nil {
+		return err
+	}
+	defer s.unregister() // after cleanup (deferred later, or called before return): the loop is closed by then
 	s.buildFixed()
 	slots := 1
 	if cfg.Tick > 0 {
@@ -365,13 +418,12 @@ func (s *worker) onPauseTimer(ev netpoll.EpollEvent) {
 }
 
 func (s *worker) addConn(fd int) {
-	if fd >= len(s.cbs) {
-		s.growTables(tableSize(len(s.cbs), fd, s.fdLimit))
+	if fd >= len(s.conns) {
+		s.growTables(tableSize(len(s.conns), fd, s.fdLimit))
 	}
-	if s.cbs[fd] == nil {
-		s.cbs[fd] = func(ev netpoll.EpollEvent) { s.onConn(fd, ev) }
-	}
-	if err := s.loop.Add(fd, connEvents, s.cbs[fd]); err != nil {
+	// A fresh closure per conn, not one cached per fd: it becomes garbage when the conn closes, so after a mass
+	// disconnect nothing of it stays (a cache would keep every fd number's closure at its high-water mark).
+	if err := s.loop.Add(fd, connEvents, connCallback(s.reg, fd)); err != nil {
 		s.logLimited("add", err)
 		unix.Close(fd)
 		return
@@ -412,24 +464,18 @@ func (s *worker) sizeTables() {
 		return
 	}
 	// conns and the wheel hold no pointers: the GC never reads them, so their untouched pages stay virtual.
-	// cbs holds pointers; the GC's scan would make all of it resident, so it grows on demand (addConn).
 	s.conns = make([]conn, n)
 	// The wheel has no capacity argument: scheduling its highest id makes it allocate its entries now, once.
 	s.wheel.ScheduleAt(n-1, time.Now())
 	s.wheel.Cancel(n - 1)
 }
 
-// growTables makes conns and cbs cover fds below n.
+// growTables makes conns cover fds below n (the wheel grows by itself).
 func (s *worker) growTables(n int) {
 	if n > len(s.conns) {
 		conns := make([]conn, n)
 		copy(conns, s.conns)
 		s.conns = conns
-	}
-	if n > len(s.cbs) {
-		cbs := make([]func(netpoll.EpollEvent), n)
-		copy(cbs, s.cbs)
-		s.cbs = cbs
 	}
 }
 

@@ -35,7 +35,10 @@ type Config struct {
 	Argv0    string   // argv[0] of the workers; empty = os.Args[0]
 	Args     []string // arguments after argv[0] (cometcfg.WorkerArg first, then the flags)
 	Env      []string // base environment; COMET_WORKER_INDEX and GOMAXPROCS=1 are added per worker
-	ListenFD int      // becomes fd 3 in every worker
+	ListenFD int      // becomes fd 3 in every worker (when ListenFDs is empty)
+	// ListenFDs, if set, gives each worker slot its own listener (SO_REUSEPORT group), as fd 3. The master keeps them
+	// open, so a restarted worker finds its accept queue with every connection that arrived meanwhile.
+	ListenFDs []int
 	Table    *stats.Table
 	Log      *logrus.Logger
 
@@ -173,9 +176,13 @@ func (s *Supervisor) spawn(sl *slot) error {
 		fmt.Sprintf("%s=%d", cometcfg.WorkerIndexEnv, sl.index), "GOMAXPROCS=1")
 	// syscall.StartProcess takes raw fds: os/exec would call File.Fd(), which switches the shared listening
 	// socket to blocking mode for every worker.
+	listenFD := s.cfg.ListenFD
+	if len(s.cfg.ListenFDs) > 0 {
+		listenFD = s.cfg.ListenFDs[sl.index]
+	}
 	pid, _, err := syscall.StartProcess(s.cfg.Path, append([]string{s.cfg.Argv0}, s.cfg.Args...), &syscall.ProcAttr{
 		Env:   env,
-		Files: []uintptr{0, 1, 2, uintptr(s.cfg.ListenFD), uintptr(s.cfg.Table.FD), uintptr(childFD)},
+		Files: []uintptr{0, 1, 2, uintptr(listenFD), uintptr(s.cfg.Table.FD), uintptr(childFD)},
 		// A worker whose master is SIGKILLed drains (it also sees EOF on its control socket).
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
 	})
