@@ -631,6 +631,10 @@ func (c *child) run(stop <-chan struct{}, enc *json.Encoder) error {
 			stop = nil
 		case r := <-final:
 			err := enc.Encode(r)
+			if c.plan.ExitCloses {
+				// The process is about to exit and the kernel closes every socket faster than close(2) one by one.
+				return err
+			}
 			c.closeAll()
 			return err
 		}

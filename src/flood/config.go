@@ -299,6 +299,9 @@ type Plan struct {
 	Push     bool         `json:"push"`
 	Sources  []SourcePlan `json:"sources"`
 	ReportMs int          `json:"report_ms"`
+	// ExitCloses leaves closing the sockets to process exit after the final report (real child processes);
+	// in-process children (tests) close them one by one.
+	ExitCloses bool `json:"exit_closes,omitempty"`
 }
 
 // Plans splits a validated config into one plan per process.
@@ -315,7 +318,7 @@ func (c *Config) Plans() []Plan {
 			srcs[j] = SourcePlan{Addr: net.IP(ip[:]).String(), PortLo: lo, PortHi: hi}
 		}
 		plans[i] = Plan{Proc: i, Target: c.Target, Conns: share, Rate: c.Rate * float64(share) / float64(c.Conns),
-			Inflight: c.Inflight, Path: c.Path, Push: c.Push, Sources: srcs, ReportMs: 250}
+			Inflight: c.Inflight, Path: c.Path, Push: c.Push, Sources: srcs, ReportMs: 250, ExitCloses: true}
 	}
 	return plans
 }

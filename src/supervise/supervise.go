@@ -39,8 +39,8 @@ type Config struct {
 	// ListenFDs, if set, gives each worker slot its own listener (SO_REUSEPORT group), as fd 3. The master keeps them
 	// open, so a restarted worker finds its accept queue with every connection that arrived meanwhile.
 	ListenFDs []int
-	Table    *stats.Table
-	Log      *logrus.Logger
+	Table     *stats.Table
+	Log       *logrus.Logger
 
 	// Attach is called with a new worker's control connection before its process starts, so the caller can queue
 	// packets (a replay of recent messages) that the worker reads as soon as it runs. Optional.

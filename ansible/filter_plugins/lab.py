@@ -1,0 +1,187 @@
+"""Small filters the lab playbook needs and Jinja lacks."""
+
+import json
+import math
+import re
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration_seconds(value):
+    """Seconds in a Go duration string ("90s", "1m30s", "500ms"); a bare number means seconds."""
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError("not a Go duration: %r (want e.g. 90s, 2m, 1m30s)" % (value,))
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def next_pow2(value):
+    """Smallest power of two >= value (>= 1)."""
+    n = max(1, int(math.ceil(float(value))))
+    return 1 << (n - 1).bit_length()
+
+
+
+
+def sysctl_plan(desired, here, root=None, netns=False, notes=None):
+    """Split desired {key: value} into what to apply here and what to skip, with the reason.
+
+    here/root are probes ({key: {"exists", "writable", "value"}}) of this host and, for a network
+    namespace, of the host's root namespace. Nothing is dropped silently: every key lands in
+    "apply" or in "skipped" with a reason naming the host value that stays in force.
+    """
+    root = root or {}
+    notes = notes or {}
+    plan = {"apply": {}, "skipped": {}}
+    for key, value in desired.items():
+        probe = here.get(key, {"exists": False})
+        host = root.get(key, {"exists": False})
+        note = (" (%s)" % notes[key]) if key in notes else ""
+        if not probe.get("exists"):
+            if netns and host.get("exists"):
+                reason = "global, not per network namespace: host value %s left unchanged" % host.get("value")
+            else:
+                reason = "not in this kernel%s" % note
+        elif netns and not key.startswith("net."):
+            reason = "global, not per network namespace: host value %s left unchanged" % probe.get("value")
+        elif not probe.get("writable"):
+            where = "inside a network namespace" if netns else "on this kernel"
+            reason = "read-only %s: value %s stays in force" % (where, probe.get("value"))
+        else:
+            plan["apply"][key] = " ".join(str(value).split())
+            continue
+        plan["skipped"][key] = reason + (note if probe.get("exists") else "")
+    return plan
+
+
+def netns_links(results):
+    """{namespace: {ifname: {"up", "master", "addrs"}}} from looped `ip -n NS -j addr show` results."""
+    out = {}
+    for res in results:
+        links = {}
+        for link in json.loads(res.get("stdout") or "[]"):
+            links[link["ifname"]] = {
+                "up": "UP" in link.get("flags", []),
+                "master": link.get("master"),
+                "addrs": [a["local"] for a in link.get("addr_info", []) if a.get("family") == "inet"],
+            }
+        out[res["item"]] = links
+    return out
+
+
+
+
+
+
+def failure_text(result):
+    """The message of a failed task result, including the failed items of a loop."""
+    result = result or {}
+    parts = []
+    for item in result.get("results") or []:
+        if item.get("failed"):
+            parts.append(str(item.get("msg") or item.get("stderr") or "failed"))
+    if not parts:
+        parts.append(str(result.get("msg") or "failed"))
+        if result.get("stderr"):
+            parts.append(str(result["stderr"]).strip()[-800:])
+    return "; ".join(parts)
+
+
+def _exit_text(rc):
+    if rc is None:
+        return "no exit status"
+    rc = int(rc)
+    if rc == 255:
+        return "gone without an exit status"
+    if rc > 128:
+        return "killed by signal %d" % (rc - 128)
+    return "exit status %d" % rc
+
+
+def run_watch_view(server_results, flood_results, stats, server_host="server"):
+    """Sums up one look of the run watch: comet's counts, each flood's line, who runs, who died.
+
+    server_results/flood_results are looped `labproc status` results (item = process name or client
+    host, stdout = one JSON status line); stats is the uri result of comet's /stats.
+    """
+    view = {"conns": 0, "held": 0, "established": 0, "floods": [], "running": [], "server_dead": [],
+            "floods_dead": []}
+    body = (stats or {}).get("json") or {}
+    # Under heavy load /stats may time out: "?" then, and the floods' own counts decide the ramp.
+    view["conns"] = int(body["conns"]) if "conns" in body else "?"
+    view["held"] = int(body["held"]) if "held" in body else "?"
+    for res in server_results:
+        st = json.loads(res.get("stdout") or "{}")
+        if st.get("state") != "running":
+            view["server_dead"].append("%s on %s %s (%s)" % (
+                res["item"], server_host, "never started" if st.get("state") == "missing" else "exited",
+                _exit_text(st.get("rc"))))
+    for res in flood_results:
+        host = res["item"]
+        st = json.loads(res.get("stdout") or "{}")
+        last = st.get("last") or {}
+        errors = sum((last.get("connect_errors") or {}).values())
+        view["established"] += int(last.get("established") or 0)
+        line = "%s %s/%s" % (host, last.get("established", 0), last.get("conns_target", "?"))
+        if errors:
+            line += " errors %d" % errors
+        if st.get("state") == "running":
+            view["running"].append(host)
+        elif last.get("final") and st.get("rc") in (0, 1):
+            line += " done (%s)" % ("passed" if last.get("passed") else "failed: %s" % last.get("message", ""))
+        else:
+            view["floods_dead"].append("flood on %s %s (%s)" % (
+                host, "never started" if st.get("state") == "missing" else "died",
+                _exit_text(st.get("rc"))))
+            line += " DIED"
+        view["floods"].append(line)
+    return view
+
+
+def topology_batch(links, server_ns, bridge, ports, addresses, up_links, prefixlen):
+    """ip -batch lines that bring the namespaces from links (netns_links) to the plan.
+
+    Returns {"": [lines for the root namespace: the missing veth pairs], ns: [lines for ns]}, to
+    run in that order. Every list is empty when everything is in place: a second run changes nothing.
+    """
+    have = {ns: dict(v) for ns, v in links.items()}
+    new_link = {"up": False, "master": None, "addrs": []}
+    out = {"": []}
+    out.update({ns: [] for ns in links})
+    if bridge not in have[server_ns]:
+        out[server_ns].append("link add %s type bridge" % bridge)
+        have[server_ns][bridge] = dict(new_link)
+    for p in ports:
+        if p["dev"] not in have[p["ns"]]:
+            out[""].append("link add %s netns %s type veth peer name %s netns %s"
+                           % (p["port"], server_ns, p["dev"], p["ns"]))
+            have[p["ns"]][p["dev"]] = dict(new_link)
+            have[server_ns][p["port"]] = dict(new_link)
+        if have[server_ns][p["port"]].get("master") != bridge:
+            out[server_ns].append("link set %s master %s" % (p["port"], bridge))
+    for a in addresses:
+        if a["addr"] not in have[a["ns"]][a["dev"]]["addrs"]:
+            out[a["ns"]].append("addr add %s/%s dev %s" % (a["addr"], prefixlen, a["dev"]))
+    for ns, dev in up_links:
+        if not have[ns][dev]["up"]:
+            out[ns].append("link set %s up" % dev)
+    return out
+
+
+class FilterModule:
+    """Ansible filter registry."""
+
+    def filters(self):
+        return {
+            "go_duration_seconds": go_duration_seconds,
+            "next_pow2": next_pow2,
+            "sysctl_plan": sysctl_plan,
+            "netns_links": netns_links,
+            "topology_batch": topology_batch,
+            "run_watch_view": run_watch_view,
+            "failure_text": failure_text,
+        }
