@@ -806,15 +806,10 @@ func (s *worker) send(fd int, b []byte, closeAfter bool) bool {
 		}
 		s.outq[fd] = append(q, b...)
 	} else {
-		n, err := write(fd, b)
-		if err != nil && err != unix.EAGAIN {
-			if err == unix.ECONNRESET {
-				s.slot.Add(stats.Resets, 1)
-			}
-			s.close(fd)
+		n, ok := s.writeOrClose(fd, b)
+		if !ok {
 			return false
 		}
-		s.slot.Add(stats.BytesOut, int64(n))
 		if n < len(b) {
 			s.outq[fd] = append([]byte(nil), b[n:]...)
 			c.flags |= fOut
@@ -830,6 +825,20 @@ func (s *worker) send(fd int, b []byte, closeAfter bool) bool {
 		c.state = stClosing
 	}
 	return true
+}
+
+// writeOrClose writes what the socket takes now; a write error other than EAGAIN closes fd (ok = false).
+func (s *worker) writeOrClose(fd int, b []byte) (n int, ok bool) {
+	n, err := write(fd, b)
+	if err != nil && err != unix.EAGAIN {
+		if err == unix.ECONNRESET {
+			s.slot.Add(stats.Resets, 1)
+		}
+		s.close(fd)
+		return 0, false
+	}
+	s.slot.Add(stats.BytesOut, int64(n))
+	return n, true
 }
 
 func write(fd int, b []byte) (int, error) {
@@ -848,15 +857,10 @@ func write(fd int, b []byte) (int, error) {
 // flush writes queued output; false if fd was closed.
 func (s *worker) flush(fd int) bool {
 	q := s.outq[fd]
-	n, err := write(fd, q)
-	if err != nil && err != unix.EAGAIN {
-		if err == unix.ECONNRESET {
-			s.slot.Add(stats.Resets, 1)
-		}
-		s.close(fd)
+	n, ok := s.writeOrClose(fd, q)
+	if !ok {
 		return false
 	}
-	s.slot.Add(stats.BytesOut, int64(n))
 	if n < len(q) {
 		s.outq[fd] = q[n:]
 		return true
