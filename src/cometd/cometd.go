@@ -34,7 +34,7 @@ type RunWorker func(cfg cometcfg.Config, w cometcfg.Worker) error
 type Engines map[string]RunWorker
 
 // AckTimeout is how long a publish waits for every worker's acknowledgement before reporting a partial count.
-const AckTimeout = 10 * time.Second
+const AckTimeout = 60 * time.Second
 
 // drainGrace is added to -drain-timeout before stragglers are killed: the workers' own deadline comes first.
 const drainGrace = 2 * time.Second
