@@ -28,10 +28,12 @@ lint-lab:
 	cd ansible && ansible-lint --offline
 	cd ansible && ansible-playbook -i ../inventory/local.yml --syntax-check run.yml clean.yml
 	cd ansible && ansible-playbook -i ../inventory/vagrant.yml --syntax-check run.yml
+	cd vagrant && vagrant validate --ignore-provider
 
 # Real local runs into a temporary results folder (ansible/tests/test_lab.sh says what is asserted).
 test-lab: build
 	ansible/tests/test_lab.sh
+	ansible/tests/test_idempotence.sh
 
 # Topology + tune twice: the second pass must report changed=0; then teardown.
 test-lab-idempotence:

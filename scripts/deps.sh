@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the lab and the tests need on Debian 12 (idempotent; quiet when all is present).
 set -euo pipefail
-pkgs=(ansible ansible-lint yamllint iproute2 procps psmisc bridge-utils python3 gcc make git ca-certificates util-linux)
+pkgs=(ansible ansible-lint yamllint iproute2 procps psmisc bridge-utils python3 gcc make git ca-certificates util-linux
+  vagrant)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
