@@ -22,7 +22,8 @@ type Stats struct {
 	Errors       map[string]uint64 `json:"errors"`
 	IdleTimeouts uint64            `json:"idle_timeouts"`
 	Restarts     uint64            `json:"restarts"`
-	PSSBytes     uint64            `json:"pss_bytes"` // master + workers
+	Goroutines   uint64            `json:"goroutines"` // Σ over workers
+	PSSBytes     uint64            `json:"pss_bytes"`  // master + workers
 	RSSBytes     uint64            `json:"rss_bytes"`
 	MasterPID    int               `json:"master_pid"`
 	MasterPSS    uint64            `json:"master_pss_bytes"`
@@ -51,6 +52,7 @@ type WorkerStats struct {
 	Restarts     uint64            `json:"restarts"`
 	Errors       map[string]uint64 `json:"errors"`
 	IdleTimeouts uint64            `json:"idle_timeouts"`
+	Goroutines   uint64            `json:"goroutines"`
 	// HeartbeatAgeS is the seconds since the worker last stamped its slot; -1 before the first beat. A growing
 	// age with a live pid means a stuck event loop.
 	HeartbeatAgeS int64 `json:"heartbeat_age_s"`
@@ -74,6 +76,7 @@ func (a *Admin) Snapshot() Stats {
 			Index: in.Index, PID: in.PID, Restarts: in.Restarts, Errors: map[string]uint64{},
 			Conns: slot.Get(stats.Conns), Held: slot.Get(stats.Held), Accepted: slot.Get(stats.Accepted),
 			Responses: slot.Get(stats.Responses), IdleTimeouts: slot.Get(stats.IdleTimeouts), HeartbeatAgeS: -1,
+			Goroutines: slot.Get(stats.Goroutines),
 		}
 		if hb := int64(slot.Get(stats.HeartbeatUnix)); hb > 0 {
 			ws.HeartbeatAgeS = max(now-hb, 0)
@@ -89,6 +92,7 @@ func (a *Admin) Snapshot() Stats {
 		st.Accepted += ws.Accepted
 		st.Responses += ws.Responses
 		st.IdleTimeouts += ws.IdleTimeouts
+		st.Goroutines += ws.Goroutines
 		st.Restarts += ws.Restarts
 		st.PSSBytes += ws.PSSBytes
 		st.RSSBytes += ws.RSSBytes

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -165,6 +166,7 @@ func (e *engine) heartbeat() (stop func()) {
 			select {
 			case now := <-t.C:
 				e.slot.Set(stats.HeartbeatUnix, uint64(now.Unix()))
+				e.slot.Set(stats.Goroutines, uint64(runtime.NumGoroutine()))
 			case <-done:
 				t.Stop()
 				return

@@ -16,8 +16,9 @@ type ChurnCycle struct {
 	Conns       int     `json:"conns"`
 	RampSeconds float64 `json:"ramp_s"`
 	DownSeconds float64 `json:"down_s"`
-	FDs         int     `json:"fds"`     // open descriptors over comet's processes
-	Threads     int     `json:"threads"` // OS threads over comet's processes
+	FDs         int     `json:"fds"`        // open descriptors over comet's processes
+	Threads     int     `json:"threads"`    // OS threads over comet's processes
+	Goroutines  uint64  `json:"goroutines"` // Σ over comet's workers (/stats)
 	PSS         uint64  `json:"comet_pss_bytes"`
 }
 
@@ -137,16 +138,17 @@ func churnCycle(ctx context.Context, o *Options, c *comet, dir string, i int) (C
 		return cy, err
 	}
 	cy.PSS = st.PSSBytes
+	cy.Goroutines = st.Goroutines
 	return cy, nil
 }
 
 // PrintChurnHeader and PrintChurnCycle write the per-cycle table lines.
 func PrintChurnHeader(w io.Writer) {
-	fmt.Fprintf(w, "%5s %8s %7s %7s %6s %8s %12s\n", "cycle", "conns", "up s", "down s", "fds", "threads", "comet PSS")
+	fmt.Fprintf(w, "%5s %8s %7s %7s %6s %8s %10s %12s\n", "cycle", "conns", "up s", "down s", "fds", "threads", "goroutines", "comet PSS")
 }
 
 func PrintChurnCycle(w io.Writer, c ChurnCycle) {
-	fmt.Fprintf(w, "%5d %8d %7.1f %7.1f %6d %8d %12s\n", c.Cycle, c.Conns, c.RampSeconds, c.DownSeconds, c.FDs, c.Threads, human(c.PSS))
+	fmt.Fprintf(w, "%5d %8d %7.1f %7.1f %6d %8d %10d %12s\n", c.Cycle, c.Conns, c.RampSeconds, c.DownSeconds, c.FDs, c.Threads, c.Goroutines, human(c.PSS))
 }
 
 // PrintVerdict writes the two promise lines.

@@ -80,7 +80,9 @@ type CometStats struct {
 	Held     uint64 `json:"held"`
 	PSSBytes uint64 `json:"pss_bytes"`
 	RSSBytes uint64 `json:"rss_bytes"`
-	Workers  []struct {
+	// Goroutines is Σ over the workers (each stamps runtime.NumGoroutine with its heartbeat).
+	Goroutines uint64 `json:"goroutines"`
+	Workers    []struct {
 		PID      int    `json:"pid"`
 		Conns    uint64 `json:"conns"`
 		PSSBytes uint64 `json:"pss_bytes"`

@@ -199,7 +199,9 @@ type Stats struct {
 	Accepted uint64            `json:"accepted"`
 	PSSBytes uint64            `json:"pss_bytes"`
 	Errors   map[string]uint64 `json:"errors"`
-	Workers  []struct {
+	// Goroutines is Σ over the workers.
+	Goroutines uint64 `json:"goroutines"`
+	Workers    []struct {
 		Index    int    `json:"index"`
 		PID      int    `json:"pid"`
 		Conns    uint64 `json:"conns"`

@@ -137,6 +137,10 @@ func checkStats(t *testing.T, c *Comet) {
 	if st.PSSBytes == 0 {
 		t.Error("pss_bytes is 0")
 	}
+	// Each worker runs at least its main goroutine; a zero sum means the heartbeat does not stamp the count.
+	if st.Goroutines < 2 {
+		t.Errorf("goroutines %d: want at least one per worker", st.Goroutines)
+	}
 	var conns uint64
 	for _, w := range st.Workers {
 		if w.PID <= 0 || w.PSSBytes == 0 {

@@ -38,6 +38,7 @@ const (
 	HeartbeatUnix
 	StartedUnix
 	Heads
+	Goroutines // runtime.NumGoroutine(), stamped with the heartbeat
 	numCounters
 )
 
@@ -51,6 +52,7 @@ var Names = [...]string{
 	Err413: "err_413", Err431: "err_431", Err503: "err_503", IdleTimeouts: "idle_timeouts",
 	EmfilePauses: "emfile_pauses", Resets: "resets", SlowCloses: "slow_closes", PipelineCloses: "pipeline_closes",
 	PushDelivered: "push_delivered", HeartbeatUnix: "heartbeat_unix", StartedUnix: "started_unix", Heads: "heads",
+	Goroutines: "goroutines",
 }
 
 // ErrorCounters are the counters reported under "errors" in /stats, with their kind names.
