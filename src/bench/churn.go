@@ -35,8 +35,9 @@ type ChurnVerdict struct {
 // MaxPSSGrowthPct is how far comet's Σ PSS may move from cycle 1 to the last cycle.
 const MaxPSSGrowthPct = 5.0
 
-// Quiet is the pause after the last connection closed before a cycle is measured.
-const Quiet = 3 * time.Second
+// Quiet is the pause after the last connection closed before a cycle is measured: longer than a worker's
+// FreeQuiet (2 s) plus one tick, so its after-churn collection has returned freed pages by then.
+const Quiet = 5 * time.Second
 
 // Judge compares the last cycle with the first.
 func Judge(cycles []ChurnCycle) ChurnVerdict {
@@ -117,6 +118,9 @@ func churnCycle(ctx context.Context, o *Options, c *comet, dir string, i int) (C
 	}
 	cy.DownSeconds = down.Seconds()
 	time.Sleep(Quiet)
+	// bench's own keep-alive connections to the admin port are fds of the master: close them before counting.
+	c.client.CloseIdleConnections()
+	time.Sleep(100 * time.Millisecond)
 	pids, err := c.pids()
 	if err != nil {
 		return cy, err
