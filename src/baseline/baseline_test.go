@@ -12,9 +12,8 @@ import (
 
 	"github.com/comet-lab/comet-lab/src/cometcfg"
 	"github.com/comet-lab/comet-lab/src/control"
-	"github.com/comet-lab/comet-lab/src/netloop"
 	"github.com/comet-lab/comet-lab/src/stats"
-	"github.com/sirupsen/logrus"
+	"github.com/comet-lab/comet-lab/src/workertest"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,23 +36,10 @@ func testConfig() cometcfg.Config {
 
 func startWorker(t *testing.T, cfg cometcfg.Config) *worker {
 	t.Helper()
-	lfd, err := netloop.Listen("127.0.0.1:0", 128, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := netloop.LocalPort(lfd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	w := &worker{addr: fmt.Sprintf("127.0.0.1:%d", port), slot: stats.Local(), ctl: pair[0], done: make(chan error, 1)}
+	env := workertest.New(t, 128)
+	w := &worker{addr: fmt.Sprintf("127.0.0.1:%d", env.Port), slot: env.Slot, ctl: env.Ctl, done: make(chan error, 1)}
 	go func() {
-		w.done <- RunWorker(cfg, cometcfg.Worker{ListenFD: lfd, Slot: w.slot, ControlFD: pair[1], Log: log})
+		w.done <- RunWorker(cfg, env.Worker)
 	}()
 	t.Cleanup(func() {
 		unix.Close(w.ctl) // EOF => drain

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/comet-lab/comet-lab/src/workertest"
 )
 
 var (
@@ -78,16 +80,6 @@ type Comet struct {
 	done   chan error
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // syncBuilder lets the process write its log while the test reads it.
 type syncBuilder struct {
 	mu sync.Mutex
@@ -123,8 +115,8 @@ func StartComet(t *testing.T, engine string, extra ...string) *Comet {
 func startComet(t *testing.T, engine string, extra ...string) (*Comet, error) {
 	bin := cometBinary(t)
 	c := &Comet{
-		Listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		Admin:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Listen: fmt.Sprintf("127.0.0.1:%d", workertest.FreePort(t)),
+		Admin:  fmt.Sprintf("127.0.0.1:%d", workertest.FreePort(t)),
 		log:    &strings.Builder{},
 		done:   make(chan error, 1),
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -14,9 +13,8 @@ import (
 	"github.com/comet-lab/comet-lab/src/cometcfg"
 	"github.com/comet-lab/comet-lab/src/control"
 	"github.com/comet-lab/comet-lab/src/httpwire"
-	"github.com/comet-lab/comet-lab/src/netloop"
 	"github.com/comet-lab/comet-lab/src/stats"
-	"github.com/sirupsen/logrus"
+	"github.com/comet-lab/comet-lab/src/workertest"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,23 +41,10 @@ type testWorker struct {
 // startWorker runs RunWorker in-process on a fresh 127.0.0.1 listener; cleanup drains it.
 func startWorker(t testing.TB, cfg cometcfg.Config) *testWorker {
 	t.Helper()
-	lfd, err := netloop.Listen("127.0.0.1:0", cfg.Backlog, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := netloop.LocalPort(lfd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	tw := &testWorker{t: t, port: port, slot: stats.Local(), ctl: pair[0], wctl: pair[1], errc: make(chan error, 1)}
+	env := workertest.New(t, cfg.Backlog)
+	tw := &testWorker{t: t, port: env.Port, slot: env.Slot, ctl: env.Ctl, wctl: env.Worker.ControlFD, errc: make(chan error, 1)}
 	go func() {
-		tw.errc <- RunWorker(cfg, cometcfg.Worker{Index: 0, ListenFD: lfd, Slot: tw.slot, ControlFD: pair[1], Log: log})
+		tw.errc <- RunWorker(cfg, env.Worker)
 	}()
 	t.Cleanup(func() { tw.stop() })
 	return tw

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/comet-lab/comet-lab/src/admin"
 	"github.com/comet-lab/comet-lab/src/cometcfg"
+	"github.com/comet-lab/comet-lab/src/workertest"
 )
 
 // buildComet compiles this command once per test binary run.
@@ -48,33 +48,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects the master's log while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type instance struct {
 	t          *testing.T
 	cmd        *exec.Cmd
-	log        *syncBuffer
+	log        *workertest.LogBuffer
 	listen     string
 	admin      string
 	exited     chan struct{}
@@ -89,9 +66,9 @@ func startComet(t *testing.T, args ...string) *instance {
 		t.Fatal(err)
 	}
 	in := &instance{
-		t: t, log: &syncBuffer{}, exited: make(chan struct{}),
-		listen:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		admin:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		t: t, log: &workertest.LogBuffer{}, exited: make(chan struct{}),
+		listen:     fmt.Sprintf("127.0.0.1:%d", workertest.FreePort(t)),
+		admin:      fmt.Sprintf("127.0.0.1:%d", workertest.FreePort(t)),
 		httpClient: &http.Client{Timeout: 15 * time.Second},
 	}
 	in.cmd = exec.Command(bin, append([]string{"-listen", in.listen, "-admin", in.admin}, args...)...)
