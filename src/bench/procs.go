@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/comet-lab/comet-lab/src/procmem"
 )
 
 // ProcsFor is the worker count comet needs for conns connections: every worker process is limited to nofile
@@ -67,18 +69,10 @@ func procTree(procRoot string, root int) ([]int, error) {
 	return tree, nil
 }
 
-// parsePPID reads field 4 of /proc/<pid>/stat; comm (field 2) may hold spaces and parentheses, so parse after the
-// last ')'.
+// parsePPID reads field 4 (ppid) of /proc/<pid>/stat.
 func parsePPID(stat []byte) (int, error) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("stat without comm")
-	}
-	f := bytes.Fields(stat[i+1:])
-	if len(f) < 2 {
-		return 0, fmt.Errorf("stat too short")
-	}
-	return strconv.Atoi(string(f[1]))
+	ppid, err := procmem.StatInt(stat, 4)
+	return int(ppid), err
 }
 
 // fdCount is the number of open descriptors of pid.

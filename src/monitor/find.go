@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/comet-lab/comet-lab/src/procmem"
 )
 
 // Selector says which processes make up "comet". Exactly one field is set. The
@@ -119,16 +121,8 @@ func (s Selector) pidsFromFile(procRoot string) ([]int, error) {
 	return slices.Compact(pids), nil
 }
 
-// statPGID returns field 5 (pgrp) of /proc/<pid>/stat, counted after the comm's last ')'.
+// statPGID returns field 5 (pgrp) of /proc/<pid>/stat.
 func statPGID(stat []byte) (int, bool) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := bytes.Fields(stat[i+1:])
-	if len(f) < 3 {
-		return 0, false
-	}
-	pgid, err := strconv.Atoi(string(f[2]))
-	return pgid, err == nil
+	pgid, err := procmem.StatInt(stat, 5)
+	return int(pgid), err == nil
 }

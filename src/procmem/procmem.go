@@ -165,34 +165,51 @@ func ParseRollup(b []byte) (pss, rss uint64, err error) {
 	return pss, rss, nil
 }
 
-// ParseStatTicks returns utime+stime (fields 14 and 15) of a /proc/<pid>/stat line.
-// The comm field may contain spaces and parentheses, so fields are counted after
-// the last ')'.
-func ParseStatTicks(b []byte) (uint64, error) {
+// StatField returns field n (numbered from 1 as in proc(5): 1 pid, 2 comm, 3 state, 4 ppid, 5 pgrp, 14 utime,
+// 15 stime) of a /proc/<pid>/stat line, for n >= 3. The comm field may contain spaces and parentheses, so fields
+// are counted after its last ')'. The result aliases b; nothing is allocated.
+func StatField(b []byte, n int) ([]byte, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("%w: stat without comm", ErrFormat)
+		return nil, fmt.Errorf("%w: stat without comm", ErrFormat)
 	}
-	// After ')' field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
-	var utime, stime uint64
-	idx := 0
+	if n < 3 {
+		return nil, fmt.Errorf("%w: stat field %d is not after comm", ErrFormat, n)
+	}
+	idx := 3 // the field after ')' is state
 	for f := range bytes.FieldsSeq(b[i+1:]) {
-		switch idx {
-		case 11, 12:
-			v, err := strconv.ParseUint(string(f), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("%w: stat field %d: %v", ErrFormat, idx+3, err)
-			}
-			if idx == 11 {
-				utime = v
-			} else {
-				stime = v
-				return utime + stime, nil
-			}
+		if idx == n {
+			return f, nil
 		}
 		idx++
 	}
-	return 0, fmt.Errorf("%w: stat too short", ErrFormat)
+	return nil, fmt.Errorf("%w: stat too short for field %d", ErrFormat, n)
+}
+
+// StatInt is StatField parsed as a non-negative integer.
+func StatInt(b []byte, n int) (uint64, error) {
+	f, err := StatField(b, n)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseUint(string(f), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: stat field %d: %v", ErrFormat, n, err)
+	}
+	return v, nil
+}
+
+// ParseStatTicks returns utime+stime (fields 14 and 15) of a /proc/<pid>/stat line.
+func ParseStatTicks(b []byte) (uint64, error) {
+	utime, err := StatInt(b, 14)
+	if err != nil {
+		return 0, err
+	}
+	stime, err := StatInt(b, 15)
+	if err != nil {
+		return 0, err
+	}
+	return utime + stime, nil
 }
 
 // ParseMeminfo extracts MemTotal, MemAvailable and Slab as bytes.

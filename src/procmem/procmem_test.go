@@ -167,3 +167,32 @@ func TestReaderGrowsBuffer(t *testing.T) {
 		t.Errorf("read %d bytes, want %d identical bytes", len(got), len(want))
 	}
 }
+
+func TestStatField(t *testing.T) {
+	const stat = "4242 (a (weird) comm) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 5 0 0"
+	tests := []struct {
+		n       int
+		want    string
+		wantErr bool
+	}{
+		{3, "S", false},
+		{4, "1", false},
+		{5, "4242", false},
+		{14, "7", false},
+		{15, "3", false},
+		{2, "", true},  // comm is not addressable by field counting
+		{99, "", true}, // past the end
+	}
+	for _, tc := range tests {
+		got, err := StatField([]byte(stat), tc.n)
+		if (err != nil) != tc.wantErr || (!tc.wantErr && string(got) != tc.want) {
+			t.Errorf("field %d = %q, %v; want %q (error %v)", tc.n, got, err, tc.want, tc.wantErr)
+		}
+	}
+	if _, err := StatField([]byte("4242 no comm S 1"), 4); err == nil {
+		t.Error("stat without ')' accepted")
+	}
+	if _, err := StatInt([]byte(stat), 3); err == nil {
+		t.Error("state field parsed as an integer")
+	}
+}
