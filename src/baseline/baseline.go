@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -86,10 +85,7 @@ func RunWorker(cfg cometcfg.Config, w cometcfg.Worker) error {
 		store:    pushstore.New(cfg.Keep),
 		waiters:  make(map[string]map[*waiter]struct{}),
 	}
-	now := time.Now().Unix()
-	e.slot.Set(stats.PID, uint64(os.Getpid()))
-	e.slot.Set(stats.StartedUnix, uint64(now))
-	e.slot.Set(stats.HeartbeatUnix, uint64(now))
+	e.slot.Started(time.Now())
 
 	srv := &http.Server{
 		Handler:           e,
@@ -157,7 +153,7 @@ func (e *engine) closeIfDraining(h http.Header) {
 
 func (e *engine) startDrain() { e.drainOne.Do(func() { close(e.draining) }) }
 
-// heartbeat stamps HeartbeatUnix every second so the master can tell a live worker from a stuck one.
+// heartbeat beats every second (stats.Slot.Beat).
 func (e *engine) heartbeat() (stop func()) {
 	t := time.NewTicker(time.Second)
 	done := make(chan struct{})
@@ -165,8 +161,7 @@ func (e *engine) heartbeat() (stop func()) {
 		for {
 			select {
 			case now := <-t.C:
-				e.slot.Set(stats.HeartbeatUnix, uint64(now.Unix()))
-				e.slot.Set(stats.Goroutines, uint64(runtime.NumGoroutine()))
+				e.slot.Beat(now)
 			case <-done:
 				t.Stop()
 				return

@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -240,10 +239,7 @@ func RunWorker(cfg cometcfg.Config, w cometcfg.Worker) error {
 		}
 	}
 	now := time.Now()
-	s.slot.Set(stats.PID, uint64(os.Getpid()))
-	s.slot.Set(stats.StartedUnix, uint64(now.Unix()))
-	s.slot.Set(stats.HeartbeatUnix, uint64(now.Unix()))
-	s.slot.Set(stats.Goroutines, uint64(runtime.NumGoroutine()))
+	s.slot.Started(now)
 	// Notify before the listener is live, so a SIGTERM never finds the default (fatal) disposition.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
@@ -913,8 +909,7 @@ func (s *worker) close(fd int) {
 
 func (s *worker) onTick() {
 	now := time.Now()
-	s.slot.Set(stats.HeartbeatUnix, uint64(now.Unix()))
-	s.slot.Set(stats.Goroutines, uint64(runtime.NumGoroutine()))
+	s.slot.Beat(now)
 	s.wheel.Advance(now, s.fire)
 	if s.draining && !s.finished && now.After(s.drainBy) {
 		for fd := range s.conns {

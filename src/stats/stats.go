@@ -5,7 +5,10 @@ package stats
 
 import (
 	"fmt"
+	"os"
+	"runtime"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -167,6 +170,19 @@ func (t *Table) Close() error {
 	err := unix.Munmap(t.mem)
 	unix.Close(t.FD)
 	return err
+}
+
+// Started stamps a worker's pid, start time and first heartbeat into its slot.
+func (s Slot) Started(now time.Time) {
+	s.Set(PID, uint64(os.Getpid()))
+	s.Set(StartedUnix, uint64(now.Unix()))
+	s.Beat(now)
+}
+
+// Beat stamps the heartbeat (the master tells a live worker from a stuck one by its age) and the goroutine count.
+func (s Slot) Beat(now time.Time) {
+	s.Set(HeartbeatUnix, uint64(now.Unix()))
+	s.Set(Goroutines, uint64(runtime.NumGoroutine()))
 }
 
 // Local returns a slot backed by ordinary memory, for code that runs without a master (tests, the goroutine engine).

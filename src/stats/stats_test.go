@@ -1,7 +1,9 @@
 package stats
 
 import (
+	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -69,5 +71,21 @@ func TestEveryCounterNamed(t *testing.T) {
 		if Names[c] == "" {
 			t.Errorf("counter %d has no name", c)
 		}
+	}
+}
+
+func TestStartedAndBeatStampLiveness(t *testing.T) {
+	s := Local()
+	start := time.Unix(1_800_000_000, 0)
+	s.Started(start)
+	if s.Get(PID) != uint64(os.Getpid()) || s.Get(StartedUnix) != uint64(start.Unix()) ||
+		s.Get(HeartbeatUnix) != uint64(start.Unix()) || s.Get(Goroutines) == 0 {
+		t.Fatalf("after Started: pid %d started %d heartbeat %d goroutines %d",
+			s.Get(PID), s.Get(StartedUnix), s.Get(HeartbeatUnix), s.Get(Goroutines))
+	}
+	later := start.Add(5 * time.Second)
+	s.Beat(later)
+	if s.Get(HeartbeatUnix) != uint64(later.Unix()) || s.Get(StartedUnix) != uint64(start.Unix()) {
+		t.Errorf("after Beat: heartbeat %d started %d", s.Get(HeartbeatUnix), s.Get(StartedUnix))
 	}
 }
