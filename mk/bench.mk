@@ -1,4 +1,4 @@
-# Memory benchmarks on loopback (src/bench): bytes per held connection and churn stability.
+# Memory benchmarks on loopback (src/lab/bench): bytes per held connection and churn stability.
 CONNS ?= 200000
 ENGINE ?= netpoll
 CYCLES ?= 10

@@ -2,10 +2,10 @@
 # Add targets as <package dir>:<FuzzName>.
 FUZZTIME ?= 10s
 FUZZ_TARGETS ?= \
-	./src/httpwire:FuzzParseRequest \
-	./src/httpwire:FuzzParseResponse \
-	./src/httpwire:FuzzQuery \
-	./src/control:FuzzDecode
+	./src/lib/httpwire:FuzzParseRequest \
+	./src/lib/httpwire:FuzzParseResponse \
+	./src/lib/httpwire:FuzzQuery \
+	./src/comet/control:FuzzDecode
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -6,6 +6,6 @@ report: bin/report
 	bin/report -run $(RUN)
 	bin/report -index results
 
-bin/report: $(shell find src/report src/cmd/report -name '*.go' 2>/dev/null) go.mod
+bin/report: $(shell find src/lab/report src/cmd/report -name '*.go' 2>/dev/null) go.mod
 	@mkdir -p bin
 	$(GO) build -trimpath -o bin/report ./src/cmd/report

@@ -16,8 +16,8 @@ import (
 	"github.com/mailru/easygo/netpoll"
 	"golang.org/x/sys/unix"
 
-	"github.com/comet-lab/comet-lab/src/httpwire"
-	"github.com/comet-lab/comet-lab/src/netloop"
+	"github.com/comet-lab/comet-lab/src/lib/httpwire"
+	"github.com/comet-lab/comet-lab/src/lib/netloop"
 )
 
 // Slot states.

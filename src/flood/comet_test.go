@@ -9,10 +9,10 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/comet-lab/comet-lab/src/cometcfg"
-	"github.com/comet-lab/comet-lab/src/netloop"
-	"github.com/comet-lab/comet-lab/src/server"
-	"github.com/comet-lab/comet-lab/src/stats"
+	"github.com/comet-lab/comet-lab/src/comet/cometcfg"
+	"github.com/comet-lab/comet-lab/src/comet/netpoll"
+	"github.com/comet-lab/comet-lab/src/comet/stats"
+	"github.com/comet-lab/comet-lab/src/lib/netloop"
 )
 
 // TestEndToEndCometWorker runs flood against comet's netpoll worker (in-process, 300 ms holds).
@@ -39,7 +39,7 @@ func TestEndToEndCometWorker(t *testing.T) {
 	log.SetOutput(io.Discard)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- server.RunWorker(cfg, cometcfg.Worker{ListenFD: lfd, Slot: stats.Local(), ControlFD: pair[1], Log: log})
+		errc <- netpoll.RunWorker(cfg, cometcfg.Worker{ListenFD: lfd, Slot: stats.Local(), ControlFD: pair[1], Log: log})
 	}()
 	defer func() {
 		unix.Close(pair[0]) // control EOF drains the worker

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/comet-lab/comet-lab/src/netloop"
+	"github.com/comet-lab/comet-lab/src/lib/netloop"
 )
 
 // ChildArg is the hidden first argument that makes the binary run as a child.

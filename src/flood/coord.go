@@ -17,7 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/comet-lab/comet-lab/src/procmem"
+	"github.com/comet-lab/comet-lab/src/lib/procmem"
 )
 
 // Exit codes.

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/comet-lab/comet-lab/src/bench"
+	"github.com/comet-lab/comet-lab/src/lab/bench"
 )
 
 const usage = `usage: bench mem   [-conns N] [-engine netpoll|goroutine] [-procs auto|N] [-json FILE] [flags]

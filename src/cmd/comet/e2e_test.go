@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/comet-lab/comet-lab/src/admin"
-	"github.com/comet-lab/comet-lab/src/cometcfg"
-	"github.com/comet-lab/comet-lab/src/workertest"
+	"github.com/comet-lab/comet-lab/src/comet/admin"
+	"github.com/comet-lab/comet-lab/src/comet/cometcfg"
+	"github.com/comet-lab/comet-lab/src/testkit/workertest"
 )
 
 // buildComet compiles this command once per test binary run.

@@ -1,19 +1,19 @@
 // Command comet is the long-poll server: `comet [flags]` runs the prefork master, which re-executes this binary
-// as its workers (first argument -netpoll-worker). All logic lives in src/cometd.
+// as its workers (first argument -netpoll-worker). All logic lives in src/comet/master.
 package main
 
 import (
 	"os"
 
-	"github.com/comet-lab/comet-lab/src/baseline"
-	"github.com/comet-lab/comet-lab/src/cometcfg"
-	"github.com/comet-lab/comet-lab/src/cometd"
-	"github.com/comet-lab/comet-lab/src/server"
+	"github.com/comet-lab/comet-lab/src/comet/cometcfg"
+	"github.com/comet-lab/comet-lab/src/comet/goroutine"
+	"github.com/comet-lab/comet-lab/src/comet/master"
+	"github.com/comet-lab/comet-lab/src/comet/netpoll"
 )
 
 func main() {
-	os.Exit(cometd.Main(os.Args[1:], cometd.Engines{
-		cometcfg.EngineNetpoll:   server.RunWorker,
-		cometcfg.EngineGoroutine: baseline.RunWorker,
+	os.Exit(master.Main(os.Args[1:], master.Engines{
+		cometcfg.EngineNetpoll:   netpoll.RunWorker,
+		cometcfg.EngineGoroutine: goroutine.RunWorker,
 	}, os.Stderr))
 }

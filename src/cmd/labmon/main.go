@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/comet-lab/comet-lab/src/monitor"
+	"github.com/comet-lab/comet-lab/src/lab/monitor"
 	log "github.com/sirupsen/logrus"
 )
 

@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/comet-lab/comet-lab/src/report"
+	"github.com/comet-lab/comet-lab/src/lab/report"
 	log "github.com/sirupsen/logrus"
 )
 

@@ -1,0 +1,173 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/comet-lab/comet-lab/src/comet/stats"
+	"github.com/comet-lab/comet-lab/src/comet/supervise"
+)
+
+// Stats is the /stats document (docs/interfaces.md), plus the master's own pid and memory.
+type Stats struct {
+	Engine       string            `json:"engine"`
+	Procs        int               `json:"procs"`
+	Conns        uint64            `json:"conns"`
+	Held         uint64            `json:"held"`
+	Accepted     uint64            `json:"accepted"`
+	Responses    uint64            `json:"responses"`
+	Errors       map[string]uint64 `json:"errors"`
+	IdleTimeouts uint64            `json:"idle_timeouts"`
+	Restarts     uint64            `json:"restarts"`
+	Goroutines   uint64            `json:"goroutines"` // Σ over workers
+	PSSBytes     uint64            `json:"pss_bytes"`  // master + workers
+	RSSBytes     uint64            `json:"rss_bytes"`
+	MasterPID    int               `json:"master_pid"`
+	MasterPSS    uint64            `json:"master_pss_bytes"`
+	MasterRSS    uint64            `json:"master_rss_bytes"`
+	Push         PushStats         `json:"push"`
+	Workers      []WorkerStats     `json:"workers"`
+}
+
+// PushStats counts push traffic: what the master sent, and what the workers delivered to subscribers.
+type PushStats struct {
+	Published  uint64 `json:"published"`
+	Broadcasts uint64 `json:"broadcasts"`
+	Delivered  uint64 `json:"delivered"`
+}
+
+// WorkerStats is one worker slot.
+type WorkerStats struct {
+	Index        int               `json:"index"`
+	PID          int               `json:"pid"`
+	Conns        uint64            `json:"conns"`
+	Held         uint64            `json:"held"`
+	Accepted     uint64            `json:"accepted"`
+	Responses    uint64            `json:"responses"`
+	PSSBytes     uint64            `json:"pss_bytes"`
+	RSSBytes     uint64            `json:"rss_bytes"`
+	Restarts     uint64            `json:"restarts"`
+	Errors       map[string]uint64 `json:"errors"`
+	IdleTimeouts uint64            `json:"idle_timeouts"`
+	Goroutines   uint64            `json:"goroutines"`
+	// HeartbeatAgeS is the seconds since the worker last stamped its slot; -1 before the first beat. A growing
+	// age with a live pid means a stuck event loop.
+	HeartbeatAgeS int64 `json:"heartbeat_age_s"`
+}
+
+// Snapshot reads the counters page and /proc.
+func (a *Admin) Snapshot() Stats {
+	st := Stats{Engine: a.opt.Engine, Errors: map[string]uint64{}, MasterPID: a.masterPID}
+	st.MasterPSS, st.MasterRSS = a.rollup(a.masterPID)
+	st.PSSBytes, st.RSSBytes = st.MasterPSS, st.MasterRSS
+	st.Push.Published, st.Push.Broadcasts = a.opt.PushCounts()
+	now := a.opt.Now().Unix()
+	var workers []supervise.WorkerInfo
+	if a.opt.Workers != nil {
+		workers = a.opt.Workers()
+	}
+	st.Procs = len(workers)
+	for _, in := range workers {
+		slot := a.opt.Table.Slot(in.Index)
+		ws := WorkerStats{
+			Index: in.Index, PID: in.PID, Restarts: in.Restarts, Errors: map[string]uint64{},
+			Conns: slot.Get(stats.Conns), Held: slot.Get(stats.Held), Accepted: slot.Get(stats.Accepted),
+			Responses: slot.Get(stats.Responses), IdleTimeouts: slot.Get(stats.IdleTimeouts), HeartbeatAgeS: -1,
+			Goroutines: slot.Get(stats.Goroutines),
+		}
+		if hb := int64(slot.Get(stats.HeartbeatUnix)); hb > 0 {
+			ws.HeartbeatAgeS = max(now-hb, 0)
+		}
+		for _, c := range stats.ErrorCounters {
+			n := slot.Get(c)
+			ws.Errors[stats.ErrorKind(c)] = n
+			st.Errors[stats.ErrorKind(c)] += n
+		}
+		ws.PSSBytes, ws.RSSBytes = a.rollup(in.PID)
+		st.Conns += ws.Conns
+		st.Held += ws.Held
+		st.Accepted += ws.Accepted
+		st.Responses += ws.Responses
+		st.IdleTimeouts += ws.IdleTimeouts
+		st.Goroutines += ws.Goroutines
+		st.Restarts += ws.Restarts
+		st.PSSBytes += ws.PSSBytes
+		st.RSSBytes += ws.RSSBytes
+		st.Push.Delivered += slot.Get(stats.PushDelivered)
+		st.Workers = append(st.Workers, ws)
+	}
+	return st
+}
+
+func (a *Admin) serveStats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, a.Snapshot())
+}
+
+// serveMetrics renders the Prometheus text exposition format by hand: a handful of families does not justify the
+// client library's memory in the master.
+func (a *Admin) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	st := a.Snapshot()
+	var b strings.Builder
+	family := func(name, typ, help string) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+	}
+	sample := func(name, labels string, v uint64) {
+		if labels != "" {
+			labels = "{" + labels + "}"
+		}
+		fmt.Fprintf(&b, "%s%s %d\n", name, labels, v)
+	}
+	scalar := func(name, typ, help string, v uint64) {
+		family(name, typ, help)
+		sample(name, "", v)
+	}
+	scalar("comet_procs", "gauge", "Worker processes.", uint64(st.Procs))
+	scalar("comet_conns", "gauge", "Open client connections.", st.Conns)
+	scalar("comet_held", "gauge", "Requests held, waiting for their answer.", st.Held)
+	scalar("comet_accepted_total", "counter", "Connections accepted.", st.Accepted)
+	scalar("comet_responses_total", "counter", "Responses written.", st.Responses)
+	family("comet_errors_total", "counter", "Error responses and abnormal closes by kind.")
+	kinds := make([]string, 0, len(st.Errors))
+	for k := range st.Errors {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		sample("comet_errors_total", `kind="`+k+`"`, st.Errors[k])
+	}
+	scalar("comet_idle_timeouts_total", "counter", "Connections closed for sending no request within -idle-timeout.", st.IdleTimeouts)
+	scalar("comet_restarts_total", "counter", "Worker restarts.", st.Restarts)
+	scalar("comet_pss_bytes", "gauge", "Proportional set size of master and workers.", st.PSSBytes)
+	scalar("comet_rss_bytes", "gauge", "Resident set size of master and workers.", st.RSSBytes)
+	scalar("comet_master_pss_bytes", "gauge", "Proportional set size of the master.", st.MasterPSS)
+	scalar("comet_push_published_total", "counter", "Messages published to one subscriber id.", st.Push.Published)
+	scalar("comet_push_broadcasts_total", "counter", "Messages broadcast to every subscriber.", st.Push.Broadcasts)
+	scalar("comet_push_delivered_total", "counter", "Messages delivered to subscribers.", st.Push.Delivered)
+
+	perWorker := []struct {
+		name, typ, help string
+		value           func(WorkerStats) uint64
+	}{
+		{"comet_worker_conns", "gauge", "Open connections per worker.", func(w WorkerStats) uint64 { return w.Conns }},
+		{"comet_worker_held", "gauge", "Held requests per worker.", func(w WorkerStats) uint64 { return w.Held }},
+		{"comet_worker_accepted_total", "counter", "Connections accepted per worker (since its start).", func(w WorkerStats) uint64 { return w.Accepted }},
+		{"comet_worker_pss_bytes", "gauge", "Proportional set size per worker.", func(w WorkerStats) uint64 { return w.PSSBytes }},
+		{"comet_worker_restarts_total", "counter", "Restarts per worker slot.", func(w WorkerStats) uint64 { return w.Restarts }},
+		{"comet_worker_pid", "gauge", "Process id per worker slot (0 while restarting).", func(w WorkerStats) uint64 { return uint64(w.PID) }},
+	}
+	for _, m := range perWorker {
+		family(m.name, m.typ, m.help)
+		for _, ws := range st.Workers {
+			sample(m.name, `worker="`+strconv.Itoa(ws.Index)+`"`, m.value(ws))
+		}
+	}
+	family("comet_worker_heartbeat_age_seconds", "gauge", "Seconds since the worker's last heartbeat (-1 before the first).")
+	for _, ws := range st.Workers {
+		fmt.Fprintf(&b, "comet_worker_heartbeat_age_seconds{worker=\"%d\"} %d\n", ws.Index, ws.HeartbeatAgeS)
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Write([]byte(b.String()))
+}

@@ -1,0 +1,191 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/comet-lab/comet-lab/src/comet/admin"
+	"github.com/comet-lab/comet-lab/src/comet/control"
+	"github.com/comet-lab/comet-lab/src/comet/supervise"
+	"github.com/sirupsen/logrus"
+)
+
+// sendTimeout bounds one control write: a worker whose socket stays full that long is stuck, and is treated as
+// not answering rather than stalling every publish behind it.
+const sendTimeout = 2 * time.Second
+
+// Hub fans published messages out to the workers over their control sockets and sums their acknowledgements.
+// It keeps the last few messages and replays them to a restarted worker before it serves, so a subscriber that
+// re-polls on the new worker with its last since=<seq> loses nothing.
+type Hub struct {
+	log        *logrus.Logger
+	keep       int
+	ackTimeout time.Duration
+
+	// pubMu serialises "assign seq, send to every worker" so each worker sees seqs in increasing order, and a
+	// restarted worker's replay is queued either wholly before or wholly after a given publish.
+	pubMu sync.Mutex
+
+	mu         sync.Mutex // guards the fields below
+	seq        uint64
+	recent     [][]byte // encoded packets, oldest first, at most keep
+	conns      map[*supervise.Conn]struct{}
+	pending    map[uint64]*pendingPush
+	published  uint64
+	broadcasts uint64
+}
+
+type pendingPush struct {
+	waiting  map[*supervise.Conn]bool
+	answered uint64
+	done     chan struct{}
+}
+
+// NewHub makes a hub; seqs start at the current unix time in nanoseconds, so a restarted master still issues seqs
+// above any a subscriber has seen.
+func NewHub(keep int, ackTimeout time.Duration, log *logrus.Logger) *Hub {
+	return &Hub{
+		log: log, keep: keep, ackTimeout: ackTimeout,
+		seq:   uint64(max(time.Now().UnixNano(), 1)),
+		conns: map[*supervise.Conn]struct{}{}, pending: map[uint64]*pendingPush{},
+	}
+}
+
+// Attach registers a worker's control connection (before its process starts) and queues the replay.
+func (h *Hub) Attach(c *supervise.Conn) {
+	h.pubMu.Lock()
+	h.mu.Lock()
+	replay := append([][]byte(nil), h.recent...)
+	h.conns[c] = struct{}{}
+	h.mu.Unlock()
+	c.Lock() // later publishes wait for the replay
+	h.pubMu.Unlock()
+	go func() {
+		defer c.Unlock()
+		for _, p := range replay {
+			// The socket buffer normally holds the whole replay; if not, the write waits for the new worker to read.
+			if err := c.WriteLocked(p, 10*time.Second); err != nil {
+				h.log.WithError(err).WithField("worker", c.Index).Warn("replay to restarted worker failed")
+				return
+			}
+		}
+	}()
+	go h.readAcks(c)
+}
+
+// Detach forgets a worker whose process is gone; publishes waiting on it stop waiting.
+func (h *Hub) Detach(c *supervise.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.conns, c)
+	for _, p := range h.pending {
+		h.stopWaiting(p, c)
+	}
+}
+
+func (h *Hub) stopWaiting(p *pendingPush, c *supervise.Conn) {
+	if p.waiting[c] {
+		delete(p.waiting, c)
+		if len(p.waiting) == 0 {
+			close(p.done)
+		}
+	}
+}
+
+func (h *Hub) readAcks(c *supervise.Conn) {
+	buf := make([]byte, control.MaxPacket)
+	for {
+		n, err := c.File.Read(buf)
+		if err != nil || n == 0 { // EOF: the worker exited; Detach follows once it is reaped
+			return
+		}
+		m, err := control.Decode(buf[:n])
+		if err != nil || m.Kind != control.Ack {
+			h.log.WithField("worker", c.Index).Warn("unexpected control packet from worker")
+			continue
+		}
+		h.mu.Lock()
+		if p := h.pending[m.Seq]; p != nil && p.waiting[c] {
+			p.answered += m.Answered
+			h.stopWaiting(p, c)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// Publish sends a message to subscriber id (or to everyone when broadcast) on every live worker and waits until
+// each has acknowledged, the ack timeout passes (Partial) or ctx ends.
+func (h *Hub) Publish(ctx context.Context, id string, broadcast bool, body []byte) (admin.PushResult, error) {
+	if !broadcast && id == "" {
+		return admin.PushResult{}, errors.New("publish needs a subscriber id")
+	}
+	h.pubMu.Lock()
+	h.mu.Lock()
+	seq := h.seq
+	msg := control.Message{Kind: control.Publish, Seq: seq, PubNanos: time.Now().UnixNano(), ID: []byte(id), Body: body}
+	if broadcast {
+		msg.Kind, msg.ID = control.Broadcast, nil
+	}
+	pkt, err := control.Append(nil, msg)
+	if err != nil {
+		h.mu.Unlock()
+		h.pubMu.Unlock()
+		return admin.PushResult{}, err
+	}
+	h.seq++
+	if broadcast {
+		h.broadcasts++
+	} else {
+		h.published++
+	}
+	h.recent = append(h.recent, pkt)
+	if len(h.recent) > h.keep {
+		h.recent = h.recent[len(h.recent)-h.keep:]
+	}
+	p := &pendingPush{waiting: map[*supervise.Conn]bool{}, done: make(chan struct{})}
+	targets := make([]*supervise.Conn, 0, len(h.conns))
+	for c := range h.conns {
+		p.waiting[c] = true
+		targets = append(targets, c)
+	}
+	if len(targets) == 0 {
+		close(p.done)
+	} else {
+		h.pending[seq] = p
+	}
+	h.mu.Unlock()
+	for _, c := range targets {
+		if err := c.WritePacket(pkt, sendTimeout); err != nil {
+			h.log.WithError(err).WithField("worker", c.Index).Warn("control write failed")
+			h.mu.Lock()
+			h.stopWaiting(p, c)
+			h.mu.Unlock()
+		}
+	}
+	h.pubMu.Unlock()
+
+	timer := time.NewTimer(h.ackTimeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.pending, seq)
+	res := admin.PushResult{Seq: seq, Answered: p.answered, Partial: len(p.waiting) > 0}
+	if res.Partial {
+		h.log.WithFields(logrus.Fields{"seq": seq, "missing_workers": len(p.waiting)}).Warn("publish not acknowledged by every worker in time")
+	}
+	return res, nil
+}
+
+// Counts reports how many publishes and broadcasts were sent.
+func (h *Hub) Counts() (published, broadcasts uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.published, h.broadcasts
+}
