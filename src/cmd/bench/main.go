@@ -47,7 +47,7 @@ func main() {
 // common registers the flags both commands share and returns a function that finishes parsing them.
 func common(fs *flag.FlagSet, defConns int) (*bench.Options, *string, func() error) {
 	o := &bench.Options{Progress: os.Stderr}
-	procs := fs.String("procs", "auto", "comet workers: auto (ceil(conns/(nofile-1000)), at least 2) or a number")
+	procs := fs.String("procs", "auto", "comet workers: auto (src/lab/plan: ceil(conns/(nofile-1000)), at least 2) or a number")
 	fs.IntVar(&o.Conns, "conns", defConns, "connections flood opens")
 	fs.StringVar(&o.Engine, "engine", "netpoll", "comet engine: netpoll or goroutine")
 	fs.StringVar(&o.Comet, "comet", "bin/comet", "comet binary")

@@ -10,25 +10,6 @@ import (
 	"testing"
 )
 
-func TestProcsFor(t *testing.T) {
-	tests := []struct {
-		conns, nofile, want int
-	}{
-		{0, 20000, 2},
-		{10000, 20000, 2},
-		{38000, 20000, 2},
-		{38001, 20000, 3},
-		{200000, 20000, 11},
-		{1000000, 20000, 53},
-		{5, 500, 5}, // a limit below the reserve still gives one connection per worker
-	}
-	for _, tc := range tests {
-		if got := ProcsFor(tc.conns, tc.nofile); got != tc.want {
-			t.Errorf("ProcsFor(%d, %d) = %d, want %d", tc.conns, tc.nofile, got, tc.want)
-		}
-	}
-}
-
 func TestSourcesFor(t *testing.T) {
 	tests := []struct {
 		conns   int

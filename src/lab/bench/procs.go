@@ -13,24 +13,13 @@ import (
 	"github.com/comet-lab/comet-lab/src/lib/procmem"
 )
 
-// ProcsFor is the worker count comet needs for conns connections: every worker process is limited to nofile
-// descriptors, and about 1000 stay free for the listener, logs and admin work. At least 2 workers, as the lab runs.
-func ProcsFor(conns, nofile int) int {
-	per := nofile - 1000
-	if per < 1 {
-		per = 1
-	}
-	procs := (conns + per - 1) / per
-	return max(procs, 2)
-}
-
 // portsPerSource is how many connections bench asks of one loopback source address: below the 64,512 usable
 // ports so that ports other programs hold on 0.0.0.0 do not make the last connections fail.
 const portsPerSource = 50000
 
 // SourcesFor is flood's -src for conns connections: 127.0.0.2 upwards, one address per portsPerSource.
 func SourcesFor(conns int) (string, error) {
-	n := max((conns+portsPerSource-1)/portsPerSource, 1)
+	n := sourceCount(conns)
 	if n > 253 {
 		return "", fmt.Errorf("%d connections need %d loopback sources, more than 127.0.0.2-254", conns, n)
 	}
@@ -39,6 +28,9 @@ func SourcesFor(conns int) (string, error) {
 	}
 	return fmt.Sprintf("127.0.0.2-%d", n+1), nil
 }
+
+// sourceCount is how many loopback sources conns connections need.
+func sourceCount(conns int) int { return max((conns+portsPerSource-1)/portsPerSource, 1) }
 
 // procTree returns root and all its descendants, read from procRoot (normally /proc).
 func procTree(procRoot string, root int) ([]int, error) {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/comet-lab/comet-lab/src/lab/plan"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +25,7 @@ type Options struct {
 	Comet     string        // path of the comet binary
 	Flood     string        // path of the flood binary
 	Engine    string        // netpoll or goroutine
-	Procs     int           // comet workers; 0 = ProcsFor(conns, nofile)
+	Procs     int           // comet workers; 0 = plan.Derive(…).Procs for conns under RLIMIT_NOFILE
 	Conns     int           // connections flood opens
 	RampLimit time.Duration // longest wait for all connections to be up (and, in churn, down)
 	CometArgs []string      // extra comet flags (hold times ...)
@@ -58,7 +59,12 @@ func (o *Options) validate() error {
 		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 			return fmt.Errorf("reading RLIMIT_NOFILE: %w", err)
 		}
-		o.Procs = ProcsFor(o.Conns, int(lim.Cur))
+		p, err := plan.Derive(plan.Input{Conns: o.Conns, Clients: 1, AddrsPerClient: sourceCount(o.Conns),
+			Nofile: int(lim.Cur), MaxConnsPerSource: portsPerSource})
+		if err != nil {
+			return err
+		}
+		o.Procs = p.Procs
 	}
 	return nil
 }
