@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CGO_ENABLED ?= 0
 export GOFLAGS ?= -mod=mod
 GO ?= go
-BINARIES := comet flood report labmon bench
+BINARIES := comet flood report labmon bench labplan
 
 .PHONY: all build vet test test-go test-race fuzz deps clean
 all: build

@@ -1,5 +1,6 @@
 # Memory benchmarks on loopback (src/lab/bench): bytes per held connection and churn stability.
-CONNS ?= 200000
+# BENCH_CONNS, not CONNS: CONNS is the lab's (mk/lab.mk).
+BENCH_CONNS ?= 200000
 ENGINE ?= netpoll
 CYCLES ?= 10
 CHURN_CONNS ?= 100000
@@ -8,7 +9,7 @@ BENCH_JSON ?= bin/bench.jsonl
 
 .PHONY: bench-mem bench-churn bench-go
 bench-mem: build
-	bin/bench mem -conns $(CONNS) -engine $(ENGINE) -procs auto -json $(BENCH_JSON)
+	bin/bench mem -conns $(BENCH_CONNS) -engine $(ENGINE) -procs auto -json $(BENCH_JSON)
 
 bench-churn: build
 	bin/bench churn -cycles $(CYCLES) -conns $(CHURN_CONNS) -engine $(ENGINE) -procs auto -json $(BENCH_JSON)
