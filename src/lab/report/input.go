@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/comet-lab/comet-lab/src/lab/plan"
 )
 
 // Num is a JSON number that also accepts a numeric string or null, because
@@ -79,12 +81,14 @@ type Params struct {
 
 // Run is run.json as written by the lab. Every field is optional.
 type Run struct {
-	RunID          string            `json:"run_id"`
-	Inventory      string            `json:"inventory"`
-	Engine         string            `json:"engine"`
-	ConnsTarget    Num               `json:"conns_target"`
-	StartedUTC     string            `json:"started_utc"`
-	Params         Params            `json:"params"`
+	RunID       string `json:"run_id"`
+	Inventory   string `json:"inventory"`
+	Engine      string `json:"engine"`
+	ConnsTarget Num    `json:"conns_target"`
+	StartedUTC  string `json:"started_utc"`
+	Params      Params `json:"params"`
+	// Plan is cmd/labplan's output as the Preflight recorded it; nil in runs from before labplan existed.
+	Plan           *plan.Plan        `json:"plan"`
 	Kernel         string            `json:"kernel"`
 	GoVersion      string            `json:"go_version"`
 	AnsibleVersion string            `json:"ansible_version"`
@@ -237,6 +241,9 @@ func Load(dir string) (*Input, error) {
 	in := &Input{Dir: dir}
 	if err := readJSON(filepath.Join(dir, "run.json"), &in.Run); err != nil {
 		return nil, err
+	}
+	if in.Run.Plan != nil && in.Run.Plan.Procs == 0 {
+		in.Run.Plan = nil // an empty "plan" object: the params stand
 	}
 	if in.Monitor, err = readMonitor(filepath.Join(dir, "server", "monitor.csv")); err != nil {
 		return nil, err

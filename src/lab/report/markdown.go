@@ -103,6 +103,16 @@ func Markdown(in *Input, s Summary, charts []string) []byte {
 	} {
 		w("| %s | %s |\n", kv[0], cellText(orDash(kv[1])))
 	}
+	if pl := run.Plan; pl != nil {
+		for _, kv := range [][2]string{
+			{"plan.clients", strconv.Itoa(pl.Clients)}, {"plan.addrs_per_client", strconv.Itoa(pl.AddrsPerClient)},
+			{"plan.client_conns", strings.Trim(fmt.Sprint(pl.ClientConns), "[]")},
+			{"plan.conns_per_source", strconv.Itoa(pl.ConnsPerSource)}, {"plan.procs", strconv.Itoa(pl.Procs)},
+			{"plan.nofile", strconv.Itoa(pl.Nofile)}, {"plan.ehash_entries", strconv.Itoa(pl.EhashEntries)},
+		} {
+			w("| %s | %s |\n", kv[0], cellText(kv[1]))
+		}
+	}
 	w("\n## Applied sysctls (read back)\n\n")
 	if list := run.SysctlList(); len(list) > 0 {
 		w("| key | value |\n|---|---|\n")

@@ -376,3 +376,57 @@ func TestPushChartDegenerate(t *testing.T) {
 		}
 	}
 }
+
+// A run.json with a "plan" (cmd/labplan's output) takes the process count from it and lists it under Parameters;
+// one without keeps the params (TestSummarizeNetpoll).
+func TestPlanFromRunJSON(t *testing.T) {
+	tests := []struct {
+		name      string
+		plan      string // the "plan" value spliced into run.json, "" = none
+		wantProcs float64
+		wantRows  []string // lines report.md must hold
+		noRows    []string // lines it must not
+	}{
+		{"no plan", "", 2, []string{"| params.procs | 2 |"}, []string{"| plan."}},
+		{"empty plan", `{}`, 2, []string{"| params.procs | 2 |"}, []string{"| plan."}},
+		{"labplan output", `{"conns":3000,"clients":2,"addrs_per_client":1,"nofile":2500,"fd_reserve":1000,` +
+			`"max_conns_per_source":60000,"client_conns":[1500,1500],"conns_per_source":1500,"procs":3,"ehash_entries":8192}`,
+			3, []string{"| params.procs | 2 |", "| plan.procs | 3 |", "| plan.client_conns | 1500 1500 |",
+				"| plan.conns_per_source | 1500 |", "| plan.ehash_entries | 8192 |"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(copyResults(t), netpollRun)
+			if tc.plan != "" {
+				path := filepath.Join(dir, "run.json")
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b = bytes.Replace(b, []byte(`"nofile": 1048576`), []byte(`"nofile": 1048576, "plan": `+tc.plan), 1)
+				if err := os.WriteFile(path, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := Generate(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkNum(t, "procs", s.Procs, tc.wantProcs)
+			md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, row := range tc.wantRows {
+				if !bytes.Contains(md, []byte(row)) {
+					t.Errorf("report.md lacks %q", row)
+				}
+			}
+			for _, row := range tc.noRows {
+				if bytes.Contains(md, []byte(row)) {
+					t.Errorf("report.md has %q", row)
+				}
+			}
+		})
+	}
+}

@@ -73,7 +73,9 @@ func Summarize(in *Input) Summary {
 	if s.Engine == "" && in.Stats != nil {
 		s.Engine = in.Stats.Engine
 	}
-	if run.Params.Procs.Valid {
+	if run.Plan != nil {
+		s.Procs = ptr(float64(run.Plan.Procs))
+	} else if run.Params.Procs.Valid {
 		s.Procs = ptr(run.Params.Procs.V)
 	} else if in.Stats != nil && in.Stats.Procs.Valid {
 		s.Procs = ptr(in.Stats.Procs.V)
@@ -82,10 +84,12 @@ func Summarize(in *Input) Summary {
 		fail("missing %s", m)
 	}
 
-	// Target: run.json, else the params, else what the clients were told.
+	// Target: run.json, else the plan, else the params, else what the clients were told.
 	switch {
 	case run.ConnsTarget.Valid:
 		s.ConnsTarget = run.ConnsTarget.V
+	case run.Plan != nil:
+		s.ConnsTarget = float64(run.Plan.Conns)
 	case run.Params.Conns.Valid:
 		s.ConnsTarget = run.Params.Conns.V
 	default:
