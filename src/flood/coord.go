@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/comet-lab/comet-lab/src/lib/procmem"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
 // Exit codes.
@@ -29,48 +30,6 @@ const (
 
 // stopGrace is how long children get to send their final report after SIGTERM.
 const stopGrace = 15 * time.Second
-
-// Line is one -out JSON line; field names are the contract in docs/interfaces.md.
-type Line struct {
-	T               float64           `json:"t"`
-	ElapsedS        float64           `json:"elapsed_s"`
-	Target          string            `json:"target"`
-	ConnsTarget     int               `json:"conns_target"`
-	Established     int               `json:"established"`
-	Connecting      int               `json:"connecting"`
-	ConnectErrors   map[string]uint64 `json:"connect_errors"`
-	Responses       uint64            `json:"responses"`
-	Reconnects      uint64            `json:"reconnects"`
-	ClosedByServer  uint64            `json:"closed_by_server"`
-	HoldMinS        float64           `json:"hold_min_s"`
-	HoldAvgS        float64           `json:"hold_avg_s"`
-	HoldMaxS        float64           `json:"hold_max_s"`
-	PushReceived    uint64            `json:"push_received"`
-	PushP50Ms       int               `json:"push_p50_ms"`
-	PushP99Ms       int               `json:"push_p99_ms"`
-	PushMaxMs       int               `json:"push_max_ms"`
-	Procs           int               `json:"procs"`
-	PeakEstablished int               `json:"peak_established"`
-	RampS           float64           `json:"ramp_s"` // time until established first reached conns_target; 0 = not yet
-	Non200          uint64            `json:"non_200"`
-	ProtocolErrors  uint64            `json:"protocol_errors"`
-	PortSkips       uint64            `json:"port_skips"`
-	PSSBytes        uint64            `json:"flood_pss_bytes"` // Σ PSS of the children
-}
-
-// FinalLine is the last -out line.
-type FinalLine struct {
-	Line
-	Final             bool              `json:"final"`
-	Passed            bool              `json:"passed"`
-	Message           string            `json:"message"`
-	HoldHist          map[int]uint64    `json:"hold_hist"`
-	PushHistMs        map[int]uint64    `json:"push_hist_ms"`
-	PushPerSeq        map[uint64]uint64 `json:"push_per_seq"`
-	PSSPerConn        float64           `json:"flood_pss_per_conn_bytes"`
-	MinEstablishedPst int               `json:"min_established_after_ramp"`
-	MinAnswersPerConn uint64            `json:"min_answers_per_conn"` // fewest responses any connection open at the end got
-}
 
 // Main runs the flood binary with os.Args[1:]; it returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -217,7 +176,7 @@ func (co *coordinator) run() (passed bool, msg string) {
 	failures = append(failures, co.stopChildren()...)
 	final := co.finalLine(failures)
 	co.writeOut(final)
-	co.progress(progress, final.Line)
+	co.progress(progress, final.FloodLine)
 	return final.Passed, final.Message
 }
 
@@ -407,14 +366,14 @@ func (co *coordinator) established() int {
 	return est
 }
 
-func (co *coordinator) lineFrom(a agg) Line {
+func (co *coordinator) lineFrom(a agg) schema.FloodLine {
 	now := time.Now()
-	l := Line{
+	l := schema.FloodLine{
 		T: float64(now.UnixNano()) / 1e9, ElapsedS: now.Sub(co.start).Seconds(), Target: co.cfg.Target,
 		ConnsTarget: co.cfg.Conns, Established: a.Established, Connecting: a.Connecting,
 		ConnectErrors: a.ConnectErrors, Responses: a.Responses, Reconnects: a.Reconnects,
 		ClosedByServer: a.ClosedByServer, PushReceived: a.PushReceived,
-		PushP50Ms: a.push.Quantile(0.5), PushP99Ms: a.push.Quantile(0.99), PushMaxMs: a.push.Quantile(1),
+		PushP50Ms: float64(a.push.Quantile(0.5)), PushP99Ms: float64(a.push.Quantile(0.99)), PushMaxMs: float64(a.push.Quantile(1)),
 		Procs: co.cfg.Procs, PeakEstablished: co.peak, Non200: a.Non200, ProtocolErrors: a.ProtocolErrors,
 		PortSkips: a.PortSkips, PSSBytes: co.pss,
 	}
@@ -429,7 +388,7 @@ func (co *coordinator) lineFrom(a agg) Line {
 	return l
 }
 
-func (co *coordinator) line() Line { return co.lineFrom(co.aggregate()) }
+func (co *coordinator) line() schema.FloodLine { return co.lineFrom(co.aggregate()) }
 
 func (co *coordinator) samplePSS() {
 	var pids []int
@@ -447,7 +406,7 @@ func (co *coordinator) samplePSS() {
 }
 
 // finalLine judges the run: passed = peak established == conns, established at the end == conns, no failures.
-func (co *coordinator) finalLine(failures []string) FinalLine {
+func (co *coordinator) finalLine(failures []string) schema.FloodFinal {
 	co.established() // the final reports may change the peak
 	a := co.aggregate()
 	l := co.lineFrom(a)
@@ -477,7 +436,7 @@ func (co *coordinator) finalLine(failures []string) FinalLine {
 			msg += "; no connect errors: is -rate too low for -ramp-timeout, or -inflight too small for the RTT?"
 		}
 	}
-	f := FinalLine{Line: l, Final: true, Passed: passed, Message: msg, HoldHist: a.hold.Export(),
+	f := schema.FloodFinal{FloodLine: l, Final: true, Passed: passed, Message: msg, HoldHist: a.hold.Export(),
 		PushHistMs: a.push.Export(), PushPerSeq: a.PushPerSeq, MinEstablishedPst: co.minAfterRamp,
 		MinAnswersPerConn: a.MinAnswers}
 	if f.PushPerSeq == nil {
@@ -504,14 +463,14 @@ func (co *coordinator) writeOut(v any) {
 }
 
 // progress prints the live line (on), a plain line every 5 s (plain) or nothing (off).
-func (co *coordinator) progress(mode string, l Line) {
+func (co *coordinator) progress(mode string, l schema.FloodLine) {
 	text := fmt.Sprintf("flood %6.1fs established %d/%d connecting %d responses %d reconnects %d",
 		l.ElapsedS, l.Established, l.ConnsTarget, l.Connecting, l.Responses, l.Reconnects)
 	if top := topErrors(l.ConnectErrors, 3, false); top != "" {
 		text += " errors " + top
 	}
 	if l.PushReceived > 0 {
-		text += fmt.Sprintf(" push %d p50 %dms p99 %dms", l.PushReceived, l.PushP50Ms, l.PushP99Ms)
+		text += fmt.Sprintf(" push %d p50 %gms p99 %gms", l.PushReceived, l.PushP50Ms, l.PushP99Ms)
 	}
 	switch mode {
 	case "on":

@@ -19,6 +19,7 @@ import (
 
 	"github.com/comet-lab/comet-lab/src/comet/admin"
 	"github.com/comet-lab/comet-lab/src/comet/cometcfg"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"github.com/comet-lab/comet-lab/src/testkit/workertest"
 )
 
@@ -115,14 +116,14 @@ func (in *instance) waitFor(what string, limit time.Duration, cond func() bool) 
 	return time.Since(start)
 }
 
-func (in *instance) stats() admin.Stats {
+func (in *instance) stats() schema.Stats {
 	in.t.Helper()
 	resp, err := in.httpClient.Get("http://" + in.admin + "/stats")
 	if err != nil {
 		in.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st admin.Stats
+	var st schema.Stats
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		in.t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/comet-lab/comet-lab/src/comet/stats"
 	"github.com/comet-lab/comet-lab/src/comet/supervise"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -136,7 +137,7 @@ func TestStatsJSON(t *testing.T) {
 	a, _ := fixture(t, "")
 	rec := httptest.NewRecorder()
 	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/stats", nil))
-	var st Stats
+	var st schema.Stats
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}

@@ -9,58 +9,12 @@ import (
 
 	"github.com/comet-lab/comet-lab/src/comet/stats"
 	"github.com/comet-lab/comet-lab/src/comet/supervise"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
-// Stats is the /stats document (docs/interfaces.md), plus the master's own pid and memory.
-type Stats struct {
-	Engine       string            `json:"engine"`
-	Procs        int               `json:"procs"`
-	Conns        uint64            `json:"conns"`
-	Held         uint64            `json:"held"`
-	Accepted     uint64            `json:"accepted"`
-	Responses    uint64            `json:"responses"`
-	Errors       map[string]uint64 `json:"errors"`
-	IdleTimeouts uint64            `json:"idle_timeouts"`
-	Restarts     uint64            `json:"restarts"`
-	Goroutines   uint64            `json:"goroutines"` // Σ over workers
-	PSSBytes     uint64            `json:"pss_bytes"`  // master + workers
-	RSSBytes     uint64            `json:"rss_bytes"`
-	MasterPID    int               `json:"master_pid"`
-	MasterPSS    uint64            `json:"master_pss_bytes"`
-	MasterRSS    uint64            `json:"master_rss_bytes"`
-	Push         PushStats         `json:"push"`
-	Workers      []WorkerStats     `json:"workers"`
-}
-
-// PushStats counts push traffic: what the master sent, and what the workers delivered to subscribers.
-type PushStats struct {
-	Published  uint64 `json:"published"`
-	Broadcasts uint64 `json:"broadcasts"`
-	Delivered  uint64 `json:"delivered"`
-}
-
-// WorkerStats is one worker slot.
-type WorkerStats struct {
-	Index        int               `json:"index"`
-	PID          int               `json:"pid"`
-	Conns        uint64            `json:"conns"`
-	Held         uint64            `json:"held"`
-	Accepted     uint64            `json:"accepted"`
-	Responses    uint64            `json:"responses"`
-	PSSBytes     uint64            `json:"pss_bytes"`
-	RSSBytes     uint64            `json:"rss_bytes"`
-	Restarts     uint64            `json:"restarts"`
-	Errors       map[string]uint64 `json:"errors"`
-	IdleTimeouts uint64            `json:"idle_timeouts"`
-	Goroutines   uint64            `json:"goroutines"`
-	// HeartbeatAgeS is the seconds since the worker last stamped its slot; -1 before the first beat. A growing
-	// age with a live pid means a stuck event loop.
-	HeartbeatAgeS int64 `json:"heartbeat_age_s"`
-}
-
 // Snapshot reads the counters page and /proc.
-func (a *Admin) Snapshot() Stats {
-	st := Stats{Engine: a.opt.Engine, Errors: map[string]uint64{}, MasterPID: a.masterPID}
+func (a *Admin) Snapshot() schema.Stats {
+	st := schema.Stats{Engine: a.opt.Engine, Errors: map[string]uint64{}, MasterPID: a.masterPID}
 	st.MasterPSS, st.MasterRSS = a.rollup(a.masterPID)
 	st.PSSBytes, st.RSSBytes = st.MasterPSS, st.MasterRSS
 	st.Push.Published, st.Push.Broadcasts = a.opt.PushCounts()
@@ -72,7 +26,7 @@ func (a *Admin) Snapshot() Stats {
 	st.Procs = len(workers)
 	for _, in := range workers {
 		slot := a.opt.Table.Slot(in.Index)
-		ws := WorkerStats{
+		ws := schema.WorkerStats{
 			Index: in.Index, PID: in.PID, Restarts: in.Restarts, Errors: map[string]uint64{},
 			Conns: slot.Get(stats.Conns), Held: slot.Get(stats.Held), Accepted: slot.Get(stats.Accepted),
 			Responses: slot.Get(stats.Responses), IdleTimeouts: slot.Get(stats.IdleTimeouts), HeartbeatAgeS: -1,
@@ -149,14 +103,14 @@ func (a *Admin) serveMetrics(w http.ResponseWriter, r *http.Request) {
 
 	perWorker := []struct {
 		name, typ, help string
-		value           func(WorkerStats) uint64
+		value           func(schema.WorkerStats) uint64
 	}{
-		{"comet_worker_conns", "gauge", "Open connections per worker.", func(w WorkerStats) uint64 { return w.Conns }},
-		{"comet_worker_held", "gauge", "Held requests per worker.", func(w WorkerStats) uint64 { return w.Held }},
-		{"comet_worker_accepted_total", "counter", "Connections accepted per worker (since its start).", func(w WorkerStats) uint64 { return w.Accepted }},
-		{"comet_worker_pss_bytes", "gauge", "Proportional set size per worker.", func(w WorkerStats) uint64 { return w.PSSBytes }},
-		{"comet_worker_restarts_total", "counter", "Restarts per worker slot.", func(w WorkerStats) uint64 { return w.Restarts }},
-		{"comet_worker_pid", "gauge", "Process id per worker slot (0 while restarting).", func(w WorkerStats) uint64 { return uint64(w.PID) }},
+		{"comet_worker_conns", "gauge", "Open connections per worker.", func(w schema.WorkerStats) uint64 { return w.Conns }},
+		{"comet_worker_held", "gauge", "Held requests per worker.", func(w schema.WorkerStats) uint64 { return w.Held }},
+		{"comet_worker_accepted_total", "counter", "Connections accepted per worker (since its start).", func(w schema.WorkerStats) uint64 { return w.Accepted }},
+		{"comet_worker_pss_bytes", "gauge", "Proportional set size per worker.", func(w schema.WorkerStats) uint64 { return w.PSSBytes }},
+		{"comet_worker_restarts_total", "counter", "Restarts per worker slot.", func(w schema.WorkerStats) uint64 { return w.Restarts }},
+		{"comet_worker_pid", "gauge", "Process id per worker slot (0 while restarting).", func(w schema.WorkerStats) uint64 { return uint64(w.PID) }},
 	}
 	for _, m := range perWorker {
 		family(m.name, m.typ, m.help)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/comet-lab/comet-lab/src/lab/plan"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,23 +77,6 @@ func (o *Options) workDir() (string, func(), error) {
 	}
 	dir, err := os.MkdirTemp("", "comet-bench-")
 	return dir, func() { os.RemoveAll(dir) }, err
-}
-
-// CometStats is the part of comet's /stats the benchmarks read.
-type CometStats struct {
-	Engine   string `json:"engine"`
-	Procs    int    `json:"procs"`
-	Conns    uint64 `json:"conns"`
-	Held     uint64 `json:"held"`
-	PSSBytes uint64 `json:"pss_bytes"`
-	RSSBytes uint64 `json:"rss_bytes"`
-	// Goroutines is Σ over the workers (each stamps runtime.NumGoroutine with its heartbeat).
-	Goroutines uint64 `json:"goroutines"`
-	Workers    []struct {
-		PID      int    `json:"pid"`
-		Conns    uint64 `json:"conns"`
-		PSSBytes uint64 `json:"pss_bytes"`
-	} `json:"workers"`
 }
 
 // process is a started child bench owns (killed only by its pid).
@@ -217,7 +201,7 @@ func startComet(o *Options, dir string) (*comet, error) {
 	}
 }
 
-func allRunning(st CometStats) bool {
+func allRunning(st schema.Stats) bool {
 	for _, w := range st.Workers {
 		if w.PID <= 0 {
 			return false
@@ -226,8 +210,8 @@ func allRunning(st CometStats) bool {
 	return true
 }
 
-func (c *comet) stats() (CometStats, error) {
-	var st CometStats
+func (c *comet) stats() (schema.Stats, error) {
+	var st schema.Stats
 	resp, err := c.client.Get("http://" + c.admin + "/stats")
 	if err != nil {
 		return st, err
@@ -243,7 +227,7 @@ func (c *comet) stats() (CometStats, error) {
 func (c *comet) waitConns(ctx context.Context, o *Options, want uint64, flood *process, what string) (time.Duration, error) {
 	start := time.Now()
 	lastPrint := start
-	var last CometStats
+	var last schema.Stats
 	for {
 		st, err := c.stats()
 		if err == nil {

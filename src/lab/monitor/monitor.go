@@ -16,13 +16,9 @@ import (
 	"time"
 
 	"github.com/comet-lab/comet-lab/src/lib/procmem"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 	log "github.com/sirupsen/logrus"
 )
-
-// Columns is the monitor.csv header.
-var Columns = []string{"t", "elapsed_s", "conns", "held", "comet_pss_bytes", "comet_rss_bytes",
-	"comet_cpu_percent", "tcp_inuse", "tcp_orphan", "tcp_tw", "tcp_alloc", "tcp_mem_pages",
-	"slab_bytes", "mem_available_bytes"}
 
 // Config drives Run.
 type Config struct {
@@ -39,39 +35,7 @@ type Config struct {
 	ProcRoot  string        // "" = /proc
 }
 
-// Row is one sample. Missing values (admin down, no comet process) are NaN and
-// are written as empty cells.
-type Row struct {
-	T                                    time.Time
-	Elapsed                              float64
-	Conns, Held                          float64
-	PSS, RSS, CPUPercent                 float64
-	TCPInuse, TCPOrphan, TCPTW, TCPAlloc float64
-	TCPMemPages, SlabBytes, MemAvailable float64
-}
-
-// Record formats the row as CSV cells in Columns order.
-func (r Row) Record() []string {
-	t := strconv.FormatFloat(float64(r.T.UnixNano())/1e9, 'f', 3, 64)
-	cells := []string{t, cell(r.Elapsed, 3)}
-	for _, v := range []float64{r.Conns, r.Held, r.PSS, r.RSS} {
-		cells = append(cells, cell(v, -1))
-	}
-	cells = append(cells, cell(r.CPUPercent, 1))
-	for _, v := range []float64{r.TCPInuse, r.TCPOrphan, r.TCPTW, r.TCPAlloc, r.TCPMemPages, r.SlabBytes, r.MemAvailable} {
-		cells = append(cells, cell(v, -1))
-	}
-	return cells
-}
-
-func cell(v float64, prec int) string {
-	if math.IsNaN(v) {
-		return ""
-	}
-	return strconv.FormatFloat(v, 'f', prec, 64)
-}
-
-// Sampler takes one Row per call and remembers what CPU deltas need.
+// Sampler takes one schema.MonitorRow per call and remembers what CPU deltas need.
 type Sampler struct {
 	cfg       Config
 	reader    procmem.Reader
@@ -112,9 +76,9 @@ func (s *Sampler) Pids() []int { return s.pids }
 
 // Sample reads everything once. Individual failures leave their cells empty: a
 // sampler that stops on the first hiccup would lose the rest of a lab run.
-func (s *Sampler) Sample(now time.Time) Row {
+func (s *Sampler) Sample(now time.Time) schema.MonitorRow {
 	nan := math.NaN()
-	row := Row{T: now, Elapsed: now.Sub(s.start).Seconds(), Conns: nan, Held: nan, PSS: nan, RSS: nan,
+	row := schema.MonitorRow{T: float64(now.UnixNano()) / 1e9, ElapsedS: now.Sub(s.start).Seconds(), Conns: nan, Held: nan, PSS: nan, RSS: nan,
 		CPUPercent: nan, TCPInuse: nan, TCPOrphan: nan, TCPTW: nan, TCPAlloc: nan, TCPMemPages: nan,
 		SlabBytes: nan, MemAvailable: nan}
 
@@ -180,17 +144,14 @@ func (s *Sampler) adminStats() (conns, held float64, err error) {
 	if resp.StatusCode != http.StatusOK {
 		return 0, 0, fmt.Errorf("admin /stats: %s", resp.Status)
 	}
-	var st struct {
-		Conns *float64 `json:"conns"`
-		Held  *float64 `json:"held"`
-	}
+	var st schema.Stats
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&st); err != nil {
 		return 0, 0, fmt.Errorf("admin /stats: %w", err)
 	}
-	if st.Conns == nil || st.Held == nil {
-		return 0, 0, fmt.Errorf("admin /stats: conns or held missing")
+	if st.Engine == "" {
+		return 0, 0, fmt.Errorf("admin /stats: not comet's document (no engine)")
 	}
-	return *st.Conns, *st.Held, nil
+	return float64(st.Conns), float64(st.Held), nil
 }
 
 // CPUPercent turns per-pid utime+stime readings dt seconds apart into percent of
@@ -226,7 +187,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 	}
 	bw := bufio.NewWriter(w)
 	out := newCSV(bw)
-	if err := out.write(Columns); err != nil {
+	if err := out.write(schema.MonitorColumns()); err != nil {
 		return err
 	}
 	peak := peakTracker{every: cfg.PeakEvery}
@@ -262,7 +223,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 // finish takes the snapshot a recent new maximum was still owed, or the only one if
 // none was ever taken, so a peak dir is never left empty.
 func finish(ctx context.Context, cfg Config, s *Sampler, peak *peakTracker) error {
-	if cfg.PeakDir != "" && (peak.pending || peak.last.IsZero()) {
+	if cfg.PeakDir != "" && (peak.pending || peak.last == 0) {
 		// ctx may be cancelled already (that is how we got here); the snapshot gets its own.
 		return Snapshot(context.WithoutCancel(ctx), cfg.PeakDir, s.Pids(), s.sockstatPath())
 	}
@@ -275,11 +236,11 @@ func finish(ctx context.Context, cfg Config, s *Sampler, peak *peakTracker) erro
 type peakTracker struct {
 	every   time.Duration
 	max     float64
-	last    time.Time
+	last    float64 // unix seconds of the last snapshot; 0 = none yet
 	pending bool
 }
 
-func (p *peakTracker) observe(r Row) bool {
+func (p *peakTracker) observe(r schema.MonitorRow) bool {
 	if math.IsNaN(r.Conns) || r.Conns <= 0 {
 		return false
 	}
@@ -287,7 +248,7 @@ func (p *peakTracker) observe(r Row) bool {
 		p.max = r.Conns
 		p.pending = true
 	}
-	if p.pending && r.Conns >= p.max && (p.last.IsZero() || r.T.Sub(p.last) >= p.every) {
+	if p.pending && r.Conns >= p.max && (p.last == 0 || r.T-p.last >= p.every.Seconds()) {
 		p.pending = false
 		p.last = r.T
 		return true

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
 // startSleeper starts a child in its own process group that the selectors can find.
@@ -151,7 +153,7 @@ func TestPeakTracker(t *testing.T) {
 		{30, 150, false}, // below the maximum: nothing new
 	}
 	for _, s := range steps {
-		got := p.observe(Row{T: t0.Add(time.Duration(s.at) * time.Second), Conns: s.conns})
+		got := p.observe(schema.MonitorRow{T: float64(t0.Add(time.Duration(s.at)*time.Second).UnixNano()) / 1e9, Conns: s.conns})
 		if got != s.want {
 			t.Errorf("t=%d conns=%v: snapshot=%v want %v", s.at, s.conns, got, s.want)
 		}
@@ -191,7 +193,7 @@ func readCSV(t *testing.T, path string) [][]string {
 	return recs
 }
 
-func col(name string) int { return slices.Index(Columns, name) }
+func col(name string) int { return slices.Index(schema.MonitorColumns(), name) }
 
 func TestRunWritesSamples(t *testing.T) {
 	child := startSleeper(t)
@@ -218,7 +220,7 @@ func TestRunWritesSamples(t *testing.T) {
 	f.Close()
 
 	recs := readCSV(t, out)
-	if !slices.Equal(recs[0], Columns) {
+	if !slices.Equal(recs[0], schema.MonitorColumns()) {
 		t.Fatalf("header %v", recs[0])
 	}
 	rows := recs[1:]

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"image/color"
 	"math"
 	"os"
@@ -154,18 +155,18 @@ func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, dashed b
 
 func connectionsChart(in *Input, s Summary, t0 float64) (*plot.Plot, error) {
 	p := newPlot("Connections", "seconds since start", "connections")
-	mon := func(r MonitorRow) float64 { return r.T - t0 }
-	held := series(in.Monitor, mon, func(r MonitorRow) float64 { return r.Conns })
+	mon := func(r schema.MonitorRow) float64 { return r.T - t0 }
+	held := series(in.Monitor, mon, func(r schema.MonitorRow) float64 { return r.Conns })
 	if err := addLine(p, "held at server", held, palette[0], false); err != nil {
 		return nil, err
 	}
-	heldReqs := series(in.Monitor, mon, func(r MonitorRow) float64 { return r.Held })
+	heldReqs := series(in.Monitor, mon, func(r schema.MonitorRow) float64 { return r.Held })
 	if err := addLine(p, "requests held", heldReqs, palette[6], true); err != nil {
 		return nil, err
 	}
 	all := []plotter.XYs{held, heldReqs}
 	for i, c := range in.Clients {
-		xys := series(c.Lines, func(l FloodLine) float64 { return l.T - t0 }, func(l FloodLine) float64 { return l.Established })
+		xys := series(c.Lines, func(l schema.FloodFinal) float64 { return l.T - t0 }, func(l schema.FloodFinal) float64 { return float64(l.Established) })
 		all = append(all, xys)
 		if err := addLine(p, c.Name+" established", xys, palette[(i+2)%len(palette)], false); err != nil {
 			return nil, err
@@ -200,17 +201,17 @@ func xRange(all ...plotter.XYs) (float64, float64) {
 
 func memoryChart(in *Input, t0 float64) (*plot.Plot, error) {
 	p := newPlot("Memory", "seconds since start", "MiB")
-	x := func(r MonitorRow) float64 { return r.T - t0 }
-	slab0 := firstValid(in.Monitor, func(r MonitorRow) float64 { return r.Slab })
-	avail0 := firstValid(in.Monitor, func(r MonitorRow) float64 { return r.MemAvailable })
+	x := func(r schema.MonitorRow) float64 { return r.T - t0 }
+	slab0 := firstValid(in.Monitor, func(r schema.MonitorRow) float64 { return r.SlabBytes })
+	avail0 := firstValid(in.Monitor, func(r schema.MonitorRow) float64 { return r.MemAvailable })
 	lines := []struct {
 		name string
-		y    func(MonitorRow) float64
+		y    func(schema.MonitorRow) float64
 	}{
-		{"comet Σ PSS", func(r MonitorRow) float64 { return r.PSS / mib }},
-		{"Slab growth since start", func(r MonitorRow) float64 { return (r.Slab - slab0) / mib }},
-		{"TCP buffers (sockstat mem)", func(r MonitorRow) float64 { return r.TCPMemPages * 4096 / mib }},
-		{"MemAvailable drop since start", func(r MonitorRow) float64 { return (avail0 - r.MemAvailable) / mib }},
+		{"comet Σ PSS", func(r schema.MonitorRow) float64 { return r.PSS / mib }},
+		{"Slab growth since start", func(r schema.MonitorRow) float64 { return (r.SlabBytes - slab0) / mib }},
+		{"TCP buffers (sockstat mem)", func(r schema.MonitorRow) float64 { return r.TCPMemPages * 4096 / mib }},
+		{"MemAvailable drop since start", func(r schema.MonitorRow) float64 { return (avail0 - r.MemAvailable) / mib }},
 	}
 	var all []plotter.XYs
 	n := 0
@@ -233,7 +234,7 @@ func bytesPerConnChart(in *Input, s Summary) (*plot.Plot, error) {
 	// Per-connection figures are meaningless at a handful of connections (the fixed
 	// cost dominates), so only samples above 5% of the peak are drawn.
 	minConns := math.Max(1, s.ConnsPeakHeld/20)
-	rows := make([]MonitorRow, 0, len(in.Monitor))
+	rows := make([]schema.MonitorRow, 0, len(in.Monitor))
 	for _, r := range in.Monitor {
 		if r.Conns >= minConns {
 			rows = append(rows, r)
@@ -243,12 +244,12 @@ func bytesPerConnChart(in *Input, s Summary) (*plot.Plot, error) {
 		return nil, nil
 	}
 	p := newPlot("Bytes per connection", "connections held", "bytes")
-	x := func(r MonitorRow) float64 { return r.Conns }
-	if err := addScatter(p, "user: Σ PSS / conns", series(rows, x, func(r MonitorRow) float64 { return r.PSS / r.Conns }), palette[0]); err != nil {
+	x := func(r schema.MonitorRow) float64 { return r.Conns }
+	if err := addScatter(p, "user: Σ PSS / conns", series(rows, x, func(r schema.MonitorRow) float64 { return r.PSS / r.Conns }), palette[0]); err != nil {
 		return nil, err
 	}
-	slab0 := firstValid(in.Monitor, func(r MonitorRow) float64 { return r.Slab })
-	kernel := series(rows, x, func(r MonitorRow) float64 { return (r.Slab - slab0) / (s.SocketsPerConn * r.Conns) })
+	slab0 := firstValid(in.Monitor, func(r schema.MonitorRow) float64 { return r.SlabBytes })
+	kernel := series(rows, x, func(r schema.MonitorRow) float64 { return (r.SlabBytes - slab0) / (s.SocketsPerConn * r.Conns) })
 	if err := addScatter(p, "kernel: Slab growth / socket", kernel, palette[1]); err != nil {
 		return nil, err
 	}
@@ -289,7 +290,7 @@ func addScatter(p *plot.Plot, name string, xys plotter.XYs, c color.Color) error
 }
 
 func cpuChart(in *Input, s Summary, t0 float64) (*plot.Plot, error) {
-	xys := series(in.Monitor, func(r MonitorRow) float64 { return r.T - t0 }, func(r MonitorRow) float64 { return r.CPU })
+	xys := series(in.Monitor, func(r schema.MonitorRow) float64 { return r.T - t0 }, func(r schema.MonitorRow) float64 { return r.CPUPercent })
 	if len(xys) == 0 {
 		return nil, nil
 	}
@@ -310,14 +311,12 @@ func cpuChart(in *Input, s Summary, t0 float64) (*plot.Plot, error) {
 }
 
 // mergedHist adds one histogram field of every client's last line.
-func mergedHist(in *Input, field func(*FloodLine) map[string]float64) map[float64]float64 {
+func mergedHist(in *Input, field func(*schema.FloodFinal) map[int]uint64) map[float64]float64 {
 	out := map[float64]float64{}
 	for _, c := range in.Clients {
 		if l := c.Last(); l != nil {
 			for k, n := range field(l) {
-				if b, ok := bucketBound(k); ok && !math.IsInf(b, 0) {
-					out[b] += n
-				}
+				out[float64(k)] += float64(n)
 			}
 		}
 	}
@@ -325,7 +324,7 @@ func mergedHist(in *Input, field func(*FloodLine) map[string]float64) map[float6
 }
 
 func holdsChart(in *Input) (*plot.Plot, error) {
-	hist := mergedHist(in, func(l *FloodLine) map[string]float64 { return l.HoldHist })
+	hist := mergedHist(in, func(l *schema.FloodFinal) map[int]uint64 { return l.HoldHist })
 	if len(hist) == 0 {
 		return nil, nil
 	}
@@ -367,7 +366,7 @@ func holdsChart(in *Input) (*plot.Plot, error) {
 }
 
 func pushChart(in *Input) (*plot.Plot, error) {
-	hist := mergedHist(in, func(l *FloodLine) map[string]float64 { return l.PushHistMs })
+	hist := mergedHist(in, func(l *schema.FloodFinal) map[int]uint64 { return l.PushHistMs })
 	var total float64
 	for _, n := range hist {
 		total += n

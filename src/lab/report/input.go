@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/comet-lab/comet-lab/src/lab/plan"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
 // Num is a JSON number that also accepts a numeric string or null, because
@@ -140,38 +141,15 @@ func rawString(v json.RawMessage) string {
 	return string(v)
 }
 
-// MonitorRow is one line of server/monitor.csv; missing cells are NaN.
-type MonitorRow struct {
-	T, Elapsed, Conns, Held, PSS, RSS, CPU            float64
-	TCPInuse, TCPOrphan, TCPTW, TCPAlloc, TCPMemPages float64
-	Slab, MemAvailable                                float64
-}
-
-// FloodLine is one line of clientN/flood.jsonl.
-type FloodLine struct {
-	T             float64            `json:"t"`
-	ElapsedS      float64            `json:"elapsed_s"`
-	ConnsTarget   float64            `json:"conns_target"`
-	Established   float64            `json:"established"`
-	ConnectErrors map[string]float64 `json:"connect_errors"`
-	PushReceived  float64            `json:"push_received"`
-	PushMaxMs     *float64           `json:"push_max_ms"`
-	Final         bool               `json:"final"`
-	Passed        bool               `json:"passed"`
-	Message       string             `json:"message"`
-	HoldHist      map[string]float64 `json:"hold_hist"`
-	PushHistMs    map[string]float64 `json:"push_hist_ms"`
-}
-
 // Client is one clientN folder.
 type Client struct {
 	Name     string
-	Lines    []FloodLine
+	Lines    []schema.FloodFinal
 	BadLines int // unparseable lines (e.g. a line cut off by a killed flood)
 }
 
 // Last returns the final line if there is one, else the last line, else nil.
-func (c Client) Last() *FloodLine {
+func (c Client) Last() *schema.FloodFinal {
 	if len(c.Lines) == 0 {
 		return nil
 	}
@@ -180,20 +158,6 @@ func (c Client) Last() *FloodLine {
 
 // Final reports whether the client wrote its final line.
 func (c Client) Final() bool { l := c.Last(); return l != nil && l.Final }
-
-// Stats is the subset of the admin /stats JSON (server/stats.json) the report uses.
-type Stats struct {
-	Engine       string             `json:"engine"`
-	Procs        Num                `json:"procs"`
-	Errors       map[string]float64 `json:"errors"`
-	IdleTimeouts float64            `json:"idle_timeouts"`
-	Restarts     float64            `json:"restarts"`
-	Push         struct {
-		Published  float64 `json:"published"`
-		Broadcasts float64 `json:"broadcasts"`
-		Delivered  float64 `json:"delivered"`
-	} `json:"push"`
-}
 
 // Broadcast is one line of server/broadcasts.jsonl.
 type Broadcast struct {
@@ -219,9 +183,9 @@ type NICTable struct {
 type Input struct {
 	Dir        string
 	Run        Run
-	Monitor    []MonitorRow
+	Monitor    []schema.MonitorRow
 	Clients    []Client
-	Stats      *Stats // nil when server/stats.json is missing
+	Stats      *schema.Stats // nil when server/stats.json is missing
 	Broadcasts []Broadcast
 	HaveBcast  bool // server/broadcasts.jsonl exists
 	NICs       []NICTable
@@ -249,7 +213,7 @@ func Load(dir string) (*Input, error) {
 		return nil, err
 	}
 
-	var stats Stats
+	var stats schema.Stats
 	switch err := readJSON(filepath.Join(dir, "server", "stats.json"), &stats); {
 	case err == nil:
 		in.Stats = &stats
@@ -321,7 +285,7 @@ func readJSON(path string, v any) error {
 	return nil
 }
 
-func readMonitor(path string) ([]MonitorRow, error) {
+func readMonitor(path string) ([]schema.MonitorRow, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrMissing, path)
@@ -336,14 +300,11 @@ func readMonitor(path string) ([]MonitorRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: no header: %w", path, err)
 	}
-	idx := map[string]int{}
-	for i, h := range header {
-		idx[strings.TrimSpace(h)] = i
+	hdr, err := schema.ParseMonitorHeader(header)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if _, ok := idx["t"]; !ok {
-		return nil, fmt.Errorf("%s: header lacks column t", path)
-	}
-	var rows []MonitorRow
+	var rows []schema.MonitorRow
 	for line := 2; ; line++ {
 		rec, err := r.Read()
 		if err != nil {
@@ -355,21 +316,7 @@ func readMonitor(path string) ([]MonitorRow, error) {
 		if len(rec) < len(header) {
 			continue // cut off mid-write: a short "2500" reads as "25", so drop the row
 		}
-		get := func(name string) float64 {
-			i, ok := idx[name]
-			if !ok || i >= len(rec) || strings.TrimSpace(rec[i]) == "" {
-				return math.NaN()
-			}
-			v, err := strconv.ParseFloat(strings.TrimSpace(rec[i]), 64)
-			if err != nil {
-				return math.NaN()
-			}
-			return v
-		}
-		row := MonitorRow{T: get("t"), Elapsed: get("elapsed_s"), Conns: get("conns"), Held: get("held"),
-			PSS: get("comet_pss_bytes"), RSS: get("comet_rss_bytes"), CPU: get("comet_cpu_percent"),
-			TCPInuse: get("tcp_inuse"), TCPOrphan: get("tcp_orphan"), TCPTW: get("tcp_tw"), TCPAlloc: get("tcp_alloc"),
-			TCPMemPages: get("tcp_mem_pages"), Slab: get("slab_bytes"), MemAvailable: get("mem_available_bytes")}
+		row := hdr.Row(rec)
 		if math.IsNaN(row.T) {
 			continue // a truncated line
 		}
@@ -398,7 +345,7 @@ func readFlood(dir string) (Client, error) {
 		if len(line) == 0 {
 			continue
 		}
-		var l FloodLine
+		var l schema.FloodFinal
 		if err := json.Unmarshal(line, &l); err != nil {
 			c.BadLines++
 			continue

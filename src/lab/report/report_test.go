@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
 const (
@@ -365,8 +367,8 @@ func TestParseNIC(t *testing.T) {
 
 // Degenerate histograms (one bucket, a 0 ms bucket) must still chart without panicking.
 func TestPushChartDegenerate(t *testing.T) {
-	for _, hist := range []map[string]float64{{"5": 3}, {"0": 2}, {"0": 1, "+Inf": 1}} {
-		in := &Input{Clients: []Client{{Name: "client1", Lines: []FloodLine{{Final: true, PushHistMs: hist}}}}}
+	for _, hist := range []map[int]uint64{{5: 3}, {0: 2}, {0: 1, 1: 1}} {
+		in := &Input{Clients: []Client{{Name: "client1", Lines: []schema.FloodFinal{{FloodLine: schema.FloodLine{}, Final: true, PushHistMs: hist}}}}}
 		p, err := pushChart(in)
 		if err != nil || p == nil {
 			t.Fatalf("%v: %v %v", hist, p, err)

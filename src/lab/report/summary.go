@@ -2,10 +2,10 @@ package report
 
 import (
 	"fmt"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -77,8 +77,8 @@ func Summarize(in *Input) Summary {
 		s.Procs = ptr(float64(run.Plan.Procs))
 	} else if run.Params.Procs.Valid {
 		s.Procs = ptr(run.Params.Procs.V)
-	} else if in.Stats != nil && in.Stats.Procs.Valid {
-		s.Procs = ptr(in.Stats.Procs.V)
+	} else if in.Stats != nil && in.Stats.Procs > 0 {
+		s.Procs = ptr(float64(in.Stats.Procs))
 	}
 	for _, m := range in.Missing {
 		fail("missing %s", m)
@@ -95,7 +95,7 @@ func Summarize(in *Input) Summary {
 	default:
 		for _, c := range in.Clients {
 			if len(c.Lines) > 0 {
-				s.ConnsTarget += c.Lines[0].ConnsTarget
+				s.ConnsTarget += float64(c.Lines[0].ConnsTarget)
 			}
 		}
 	}
@@ -107,7 +107,7 @@ func Summarize(in *Input) Summary {
 			peak = i
 		}
 	}
-	var pr MonitorRow
+	var pr schema.MonitorRow
 	if peak >= 0 {
 		pr = in.Monitor[peak]
 		s.ConnsPeakHeld = pr.Conns
@@ -150,8 +150,8 @@ func Summarize(in *Input) Summary {
 	if run.Inventory == "local" {
 		s.SocketsPerConn = 2
 	}
-	if first := firstValid(in.Monitor, func(r MonitorRow) float64 { return r.Slab }); peak >= 0 && !math.IsNaN(first) && pr.Conns > 0 {
-		s.KernelSlabBytesPerSocket = ptr((pr.Slab - first) / (s.SocketsPerConn * pr.Conns))
+	if first := firstValid(in.Monitor, func(r schema.MonitorRow) float64 { return r.SlabBytes }); peak >= 0 && !math.IsNaN(first) && pr.Conns > 0 {
+		s.KernelSlabBytesPerSocket = ptr((pr.SlabBytes - first) / (s.SocketsPerConn * pr.Conns))
 	}
 
 	// CPU while holding: the mean over samples after the ramp (after the peak if the
@@ -163,8 +163,8 @@ func Summarize(in *Input) Summary {
 	var cpuSum float64
 	var cpuN int
 	for _, r := range in.Monitor {
-		if r.T > holdFrom && !math.IsNaN(r.CPU) {
-			cpuSum += r.CPU
+		if r.T > holdFrom && !math.IsNaN(r.CPUPercent) {
+			cpuSum += r.CPUPercent
 			cpuN++
 		}
 	}
@@ -183,7 +183,7 @@ func Summarize(in *Input) Summary {
 			continue
 		}
 		for kind, n := range last.ConnectErrors {
-			s.ConnectErrors += n
+			s.ConnectErrors += float64(n)
 			s.ConnectErrorsByKind[kind] += int(n)
 		}
 		switch {
@@ -206,7 +206,7 @@ func Summarize(in *Input) Summary {
 		var n float64
 		for kind, v := range in.Stats.Errors {
 			if !strings.Contains(kind, "idle") {
-				n += v
+				n += float64(v)
 			}
 		}
 		s.ServerErrors = ptr(n)
@@ -232,12 +232,10 @@ func (s *Summary) pushSummary(in *Input, fail func(string, ...any)) {
 			continue
 		}
 		for k, n := range last.PushHistMs {
-			if ub, ok := bucketBound(k); ok {
-				hist[ub] += n
-			}
+			hist[float64(k)] += float64(n)
 		}
-		if last.PushMaxMs != nil && (math.IsNaN(clientMax) || *last.PushMaxMs > clientMax) {
-			clientMax = *last.PushMaxMs
+		if m := last.PushMaxMs; m > 0 && (math.IsNaN(clientMax) || m > clientMax) {
+			clientMax = m
 		}
 	}
 	s.Broadcasts = len(in.Broadcasts)
@@ -278,12 +276,6 @@ func (s *Summary) pushSummary(in *Input, fail func(string, ...any)) {
 	}
 }
 
-// bucketBound parses a histogram key ("12", "12.5", "+Inf", "inf").
-func bucketBound(k string) (float64, bool) {
-	v, err := strconv.ParseFloat(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(k)), "le"), 64)
-	return v, err == nil
-}
-
 // histQuantiles returns the bucket upper bounds holding the 50th and 99th
 // percentile (the smallest bound whose cumulative count reaches ceil(q*total)) and
 // the largest non-empty bound. An infinite bound maps to NaN.
@@ -322,7 +314,7 @@ func finite(v float64) float64 {
 }
 
 // connsNear returns conns of the monitor row closest in time to t.
-func connsNear(rows []MonitorRow, t, fallback float64) float64 {
+func connsNear(rows []schema.MonitorRow, t, fallback float64) float64 {
 	best, bestD := fallback, math.Inf(1)
 	for _, r := range rows {
 		if d := math.Abs(r.T - t); !math.IsNaN(r.Conns) && d < bestD {
@@ -344,7 +336,7 @@ func rampTimes(clients []Client, target float64) (start, end float64) {
 	var evs []ev
 	for i, c := range clients {
 		for _, l := range c.Lines {
-			evs = append(evs, ev{l.T, i, l.Established})
+			evs = append(evs, ev{l.T, i, float64(l.Established)})
 		}
 	}
 	if len(evs) == 0 {
@@ -366,8 +358,8 @@ func rampTimes(clients []Client, target float64) (start, end float64) {
 // rampRows returns the monitor samples within [start, end]; when the ramp is
 // unknown or the clocks do not overlap (fewer than 2 samples), the samples up to
 // the peak stand in.
-func rampRows(rows []MonitorRow, start, end float64, peak int) []MonitorRow {
-	var out []MonitorRow
+func rampRows(rows []schema.MonitorRow, start, end float64, peak int) []schema.MonitorRow {
+	var out []schema.MonitorRow
 	if !math.IsNaN(start) && !math.IsNaN(end) {
 		for _, r := range rows {
 			if r.T >= start && r.T <= end {
@@ -406,7 +398,7 @@ func leastSquares(xs, ys []float64) (slope, intercept float64, ok bool) {
 	return slope, my - slope*mx, true
 }
 
-func firstValid(rows []MonitorRow, get func(MonitorRow) float64) float64 {
+func firstValid(rows []schema.MonitorRow, get func(schema.MonitorRow) float64) float64 {
 	for _, r := range rows {
 		if v := get(r); !math.IsNaN(v) {
 			return v

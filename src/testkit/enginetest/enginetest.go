@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"github.com/comet-lab/comet-lab/src/testkit/workertest"
 )
 
@@ -182,31 +183,11 @@ func startComet(t *testing.T, engine string, extra ...string) (*Comet, error) {
 	return c, nil
 }
 
-// Stats is the part of /stats the suite checks.
-type Stats struct {
-	Engine   string            `json:"engine"`
-	Procs    int               `json:"procs"`
-	Conns    uint64            `json:"conns"`
-	Held     uint64            `json:"held"`
-	Accepted uint64            `json:"accepted"`
-	PSSBytes uint64            `json:"pss_bytes"`
-	Errors   map[string]uint64 `json:"errors"`
-	// Goroutines is Σ over the workers.
-	Goroutines uint64 `json:"goroutines"`
-	Workers    []struct {
-		Index    int    `json:"index"`
-		PID      int    `json:"pid"`
-		Conns    uint64 `json:"conns"`
-		Held     uint64 `json:"held"`
-		PSSBytes uint64 `json:"pss_bytes"`
-	} `json:"workers"`
-}
-
 var adminClient = &http.Client{Timeout: 5 * time.Second}
 
 // Stats fetches /stats.
-func (c *Comet) Stats() (Stats, error) {
-	var st Stats
+func (c *Comet) Stats() (schema.Stats, error) {
+	var st schema.Stats
 	resp, err := adminClient.Get("http://" + c.Admin + "/stats")
 	if err != nil {
 		return st, err
@@ -248,7 +229,7 @@ func (c *Comet) Publish(t *testing.T, id, body string) PubResult {
 }
 
 // waitStats polls /stats until ok accepts it.
-func (c *Comet) waitStats(t *testing.T, what string, ok func(Stats) bool) Stats {
+func (c *Comet) waitStats(t *testing.T, what string, ok func(schema.Stats) bool) schema.Stats {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -10,38 +10,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
 // floodConns is the load of the cycle check: a few thousand connections from two source addresses.
 const floodConns = 3000
 
-// floodLine is the part of flood's -out lines the suite reads (docs/flood.md).
-type floodLine struct {
-	Established       int            `json:"established"`
-	Responses         uint64         `json:"responses"`
-	ClosedByServer    uint64         `json:"closed_by_server"`
-	Non200            uint64         `json:"non_200"`
-	HoldMinS          float64        `json:"hold_min_s"`
-	HoldMaxS          float64        `json:"hold_max_s"`
-	Final             bool           `json:"final"`
-	Passed            bool           `json:"passed"`
-	Message           string         `json:"message"`
-	MinAnswersPerConn uint64         `json:"min_answers_per_conn"`
-	ConnectErrors     map[string]int `json:"connect_errors"`
-}
-
-func readFloodLines(t *testing.T, path string) []floodLine {
+func readFloodLines(t *testing.T, path string) []schema.FloodFinal {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var lines []floodLine
+	var lines []schema.FloodFinal
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
-		var l floodLine
+		var l schema.FloodFinal
 		if err := json.Unmarshal(sc.Bytes(), &l); err == nil {
 			lines = append(lines, l)
 		}
@@ -75,7 +62,7 @@ func checkFloodCycle(t *testing.T, c *Comet) {
 	})
 
 	// Once flood has every connection, the server must count the same (plus nothing else of this test yet).
-	st := c.waitStats(t, "flood's connections", func(s Stats) bool { return s.Conns >= floodConns })
+	st := c.waitStats(t, "flood's connections", func(s schema.Stats) bool { return s.Conns >= floodConns })
 	if st.Conns != floodConns {
 		t.Errorf("/stats conns = %d while flood holds %d", st.Conns, floodConns)
 	}

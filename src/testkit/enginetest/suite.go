@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
 // Hold window of the suite's comet: short enough for a fast suite, long enough to tell a held answer from an
@@ -130,7 +132,7 @@ func checkStats(t *testing.T, c *Comet) {
 	for i := 0; i < n; i++ {
 		c.Dial(t).Send(t, get("/stats-probe"))
 	}
-	st := c.waitStats(t, "4 held connections", func(s Stats) bool { return s.Conns >= n && s.Held >= n })
+	st := c.waitStats(t, "4 held connections", func(s schema.Stats) bool { return s.Conns >= n && s.Held >= n })
 	if st.Procs != 2 || len(st.Workers) != 2 {
 		t.Errorf("procs %d, workers %d: want 2 and 2", st.Procs, len(st.Workers))
 	}
@@ -167,13 +169,13 @@ func uniqueID(_ *testing.T, name string) string {
 // earlier checks' connections to be gone, so the held count is this check's alone.
 func subscribe(t *testing.T, c *Comet, ids []string, since uint64) []*Conn {
 	t.Helper()
-	c.waitStats(t, "no held requests left from earlier checks", func(s Stats) bool { return s.Held == 0 })
+	c.waitStats(t, "no held requests left from earlier checks", func(s schema.Stats) bool { return s.Held == 0 })
 	conns := make([]*Conn, len(ids))
 	for i, id := range ids {
 		conns[i] = c.Dial(t)
 		conns[i].Send(t, sub(id, since))
 	}
-	c.waitStats(t, "subscribers held", func(s Stats) bool { return s.Held == uint64(len(ids)) })
+	c.waitStats(t, "subscribers held", func(s schema.Stats) bool { return s.Held == uint64(len(ids)) })
 	return conns
 }
 
@@ -268,7 +270,7 @@ func checkDrain(t *testing.T, engine string) {
 		conns[i] = c.Dial(t)
 		conns[i].Send(t, get("/drain"))
 	}
-	c.waitStats(t, "held before SIGTERM", func(s Stats) bool { return s.Held == n })
+	c.waitStats(t, "held before SIGTERM", func(s schema.Stats) bool { return s.Held == n })
 	start := time.Now()
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,52 @@
+// Package schema declares, once, the documents comet-lab's programs exchange: comet's /stats (Stats), flood's
+// -out JSON lines (FloodLine, FloodFinal) and the monitor's server/monitor.csv columns (MonitorRow). The writer
+// encodes these types and every reader (enginetest, bench, labmon, report) decodes into them. docs/interfaces.md
+// describes the fields.
+package schema
+
+// Stats is comet's /stats document: the totals over the workers, plus the master's own pid and memory.
+type Stats struct {
+	Engine       string            `json:"engine"`
+	Procs        int               `json:"procs"`
+	Conns        uint64            `json:"conns"`
+	Held         uint64            `json:"held"`
+	Accepted     uint64            `json:"accepted"`
+	Responses    uint64            `json:"responses"`
+	Errors       map[string]uint64 `json:"errors"`
+	IdleTimeouts uint64            `json:"idle_timeouts"`
+	Restarts     uint64            `json:"restarts"`
+	Goroutines   uint64            `json:"goroutines"` // Σ over workers (each stamps runtime.NumGoroutine with its heartbeat)
+	PSSBytes     uint64            `json:"pss_bytes"`  // master + workers
+	RSSBytes     uint64            `json:"rss_bytes"`
+	MasterPID    int               `json:"master_pid"`
+	MasterPSS    uint64            `json:"master_pss_bytes"`
+	MasterRSS    uint64            `json:"master_rss_bytes"`
+	Push         PushStats         `json:"push"`
+	Workers      []WorkerStats     `json:"workers"`
+}
+
+// PushStats counts push traffic: what the master sent, and what the workers delivered to subscribers.
+type PushStats struct {
+	Published  uint64 `json:"published"`
+	Broadcasts uint64 `json:"broadcasts"`
+	Delivered  uint64 `json:"delivered"`
+}
+
+// WorkerStats is one worker slot.
+type WorkerStats struct {
+	Index        int               `json:"index"`
+	PID          int               `json:"pid"`
+	Conns        uint64            `json:"conns"`
+	Held         uint64            `json:"held"`
+	Accepted     uint64            `json:"accepted"`
+	Responses    uint64            `json:"responses"`
+	PSSBytes     uint64            `json:"pss_bytes"`
+	RSSBytes     uint64            `json:"rss_bytes"`
+	Restarts     uint64            `json:"restarts"`
+	Errors       map[string]uint64 `json:"errors"`
+	IdleTimeouts uint64            `json:"idle_timeouts"`
+	Goroutines   uint64            `json:"goroutines"`
+	// HeartbeatAgeS is the seconds since the worker last stamped its slot; -1 before the first beat. A growing
+	// age with a live pid means a stuck event loop.
+	HeartbeatAgeS int64 `json:"heartbeat_age_s"`
+}
