@@ -4,6 +4,7 @@
 package flood
 
 import (
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -249,12 +250,10 @@ func parseSourceItem(item string) (first, last uint32, err error) {
 	return first, last, nil
 }
 
+// parseIPv4 is netloop.ParseIPv4 as a number, for address ranges.
 func parseIPv4(s string) (uint32, error) {
-	ip := net.ParseIP(s).To4()
-	if ip == nil || strings.Contains(s, ":") {
-		return 0, fmt.Errorf("%q is not an IPv4 address", s)
-	}
-	return uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3]), nil
+	ip, err := netloop.ParseIPv4(s)
+	return binary.BigEndian.Uint32(ip[:]), err
 }
 
 // ParsePortRange parses "lo-hi" (or a single port) within 1-65535.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"time"
@@ -39,6 +40,20 @@ type Config struct {
 	Keep          int
 	LogFormat     string
 	LogLevel      string
+}
+
+// DrawHold picks a request's hold time uniformly in [HoldMin, HoldMax], from rng (not goroutine-safe: one per
+// event loop) or, when rng is nil, from the goroutine-safe global source.
+func (c *Config) DrawHold(rng *rand.Rand) time.Duration {
+	span := c.HoldMax - c.HoldMin
+	switch {
+	case span <= 0:
+		return c.HoldMin
+	case rng == nil:
+		return c.HoldMin + rand.N(span+1)
+	default:
+		return c.HoldMin + time.Duration(rng.Int64N(int64(span)+1))
+	}
 }
 
 // TokenEnv is the environment variable that supplies the admin token without putting it on the command line.

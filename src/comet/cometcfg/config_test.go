@@ -3,9 +3,11 @@ package cometcfg
 import (
 	"flag"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func parse(t *testing.T, args ...string) (*Config, error) {
@@ -58,5 +60,40 @@ func TestArgsRoundTrip(t *testing.T) {
 	c.AdminToken, again.AdminToken = "", ""
 	if !reflect.DeepEqual(c, again) {
 		t.Errorf("round trip changed config:\n%+v\n%+v", c, again)
+	}
+}
+
+func TestDrawHold(t *testing.T) {
+	tests := []struct {
+		name     string
+		min, max time.Duration
+		seeded   bool
+	}{
+		{"range, own source", 30 * time.Second, 90 * time.Second, true},
+		{"range, global source", 30 * time.Second, 90 * time.Second, false},
+		{"tiny range", time.Nanosecond, 2 * time.Nanosecond, true},
+		{"fixed", 5 * time.Second, 5 * time.Second, true},
+		{"zero", 0, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{HoldMin: tc.min, HoldMax: tc.max}
+			var rng *rand.Rand
+			if tc.seeded {
+				rng = rand.New(rand.NewPCG(1, 2))
+			}
+			lo, hi := tc.max, tc.min
+			for range 2000 {
+				d := c.DrawHold(rng)
+				if d < tc.min || d > tc.max {
+					t.Fatalf("DrawHold = %v, outside [%v, %v]", d, tc.min, tc.max)
+				}
+				lo, hi = min(lo, d), max(hi, d)
+			}
+			// 2000 uniform draws reach both ends' neighbourhood (within 5 % of the span).
+			if span := tc.max - tc.min; lo-tc.min > span/20 || tc.max-hi > span/20 {
+				t.Errorf("draws spread over [%v, %v] only, want about [%v, %v]", lo, hi, tc.min, tc.max)
+			}
+		})
 	}
 }

@@ -13,11 +13,11 @@
 package goroutine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -211,7 +211,7 @@ func (e *engine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 func (e *engine) hold(rw http.ResponseWriter, r *http.Request, wt *waiter) {
 	e.slot.Add(stats.Held, 1)
 	defer e.slot.Add(stats.Held, -1)
-	timer := time.NewTimer(e.holdFor())
+	timer := time.NewTimer(e.cfg.DrawHold(nil))
 	defer timer.Stop()
 	var deliver chan pushstore.Message
 	if wt != nil {
@@ -239,14 +239,6 @@ func (e *engine) hold(rw http.ResponseWriter, r *http.Request, wt *waiter) {
 		return
 	}
 	e.answer(rw, okBody)
-}
-
-func (e *engine) holdFor() time.Duration {
-	span := e.cfg.HoldMax - e.cfg.HoldMin
-	if span <= 0 {
-		return e.cfg.HoldMin
-	}
-	return e.cfg.HoldMin + rand.N(span+1)
 }
 
 func parseSince(s string) (uint64, error) {
@@ -497,13 +489,8 @@ func (e *engine) startControl(fd int) *controlLoop {
 			case control.Drain:
 				return
 			case control.Publish, control.Broadcast:
-				m := pushstore.Message{
-					Seq:       msg.Seq,
-					PubNanos:  msg.PubNanos,
-					Broadcast: msg.Kind == control.Broadcast,
-					ID:        string(msg.ID),
-					Body:      append([]byte(nil), msg.Body...), // the packet buffer is reused
-				}
+				m := pushstore.FromControl(&msg)
+				m.Body = bytes.Clone(m.Body) // handed to waiters as well as stored; the packet buffer is reused
 				answered := e.publish(m)
 				out, _ = control.Append(out[:0], control.Message{Kind: control.Ack, Seq: msg.Seq, Answered: answered})
 				if _, err := f.Write(out); err != nil {

@@ -671,10 +671,7 @@ func (s *worker) handle(fd int, req *httpwire.Request) {
 		s.handleSub(fd, req.Target)
 		return
 	}
-	hold := s.cfg.HoldMin
-	if span := s.cfg.HoldMax - s.cfg.HoldMin; span > 0 {
-		hold += time.Duration(s.rng.Int64N(int64(span) + 1))
-	}
+	hold := s.cfg.DrawHold(s.rng)
 	if hold <= 0 || s.draining {
 		s.answer(fd, s.okResp[b2i(c.flags&fKeep != 0)][b2i(c.flags&fHeadOnly != 0)])
 		return
@@ -724,10 +721,7 @@ func (s *worker) handleSub(fd int, target []byte) {
 	s.subs[fd] = sub
 	s.byID[sub.id] = fd
 	s.slot.Add(stats.Held, 1)
-	hold := s.cfg.HoldMin
-	if span := s.cfg.HoldMax - s.cfg.HoldMin; span > 0 {
-		hold += time.Duration(s.rng.Int64N(int64(span) + 1))
-	}
+	hold := s.cfg.DrawHold(s.rng)
 	s.wheel.ScheduleAt(fd, time.Now().Add(max(hold, s.cfg.Tick)))
 }
 
@@ -1008,10 +1002,7 @@ func (s *worker) onControl(ev netpoll.EpollEvent) {
 
 // push stores a message and answers the held subscribers it is for; it returns how many it answered.
 func (s *worker) push(cm *control.Message) uint64 {
-	m := pushstore.Message{Seq: cm.Seq, PubNanos: cm.PubNanos, Broadcast: cm.Kind == control.Broadcast, Body: cm.Body}
-	if !m.Broadcast {
-		m.ID = string(cm.ID)
-	}
+	m := pushstore.FromControl(cm)
 	s.store.Add(m)
 	var answered uint64
 	deliver := func(fd int) {

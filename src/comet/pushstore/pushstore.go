@@ -4,7 +4,11 @@
 // cannot grow a worker without limit.
 package pushstore
 
-import "container/list"
+import (
+	"container/list"
+
+	"github.com/comet-lab/comet-lab/src/comet/control"
+)
 
 // Message is one published or broadcast message.
 type Message struct {
@@ -13,6 +17,16 @@ type Message struct {
 	Broadcast bool
 	ID        string // empty for broadcasts
 	Body      []byte
+}
+
+// FromControl is the message a Publish or Broadcast packet from the master carries, as both engines store and
+// deliver it. Body aliases the packet buffer: Add copies it, a caller that keeps m elsewhere copies it itself.
+func FromControl(cm *control.Message) Message {
+	m := Message{Seq: cm.Seq, PubNanos: cm.PubNanos, Broadcast: cm.Kind == control.Broadcast, Body: cm.Body}
+	if !m.Broadcast {
+		m.ID = string(cm.ID)
+	}
+	return m
 }
 
 // idQueue is one id's recent messages, oldest first, plus its place in the eviction order.

@@ -2,7 +2,10 @@ package pushstore
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
+
+	"github.com/comet-lab/comet-lab/src/comet/control"
 )
 
 func pub(seq uint64, id string) Message {
@@ -151,5 +154,25 @@ func TestNextDoesNotAllocate(t *testing.T) {
 	id := []byte("a")
 	if n := testing.AllocsPerRun(100, func() { s.Next(id, 50) }); n != 0 {
 		t.Fatalf("Next allocates %.1f times", n)
+	}
+}
+
+func TestFromControl(t *testing.T) {
+	tests := []struct {
+		name string
+		cm   control.Message
+		want Message
+	}{
+		{"publish", control.Message{Kind: control.Publish, Seq: 7, PubNanos: 11, ID: []byte("alice"), Body: []byte("hi")},
+			Message{Seq: 7, PubNanos: 11, ID: "alice", Body: []byte("hi")}},
+		{"broadcast drops the id", control.Message{Kind: control.Broadcast, Seq: 8, PubNanos: 12, ID: []byte("x"), Body: []byte("all")},
+			Message{Seq: 8, PubNanos: 12, Broadcast: true, Body: []byte("all")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := FromControl(&tc.cm); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("FromControl = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/comet-lab/comet-lab/src/lab/plan"
+	"github.com/comet-lab/comet-lab/src/lib/netloop"
 	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"golang.org/x/sys/unix"
 )
@@ -145,16 +145,6 @@ func tail(path string, n int) string {
 	return string(b)
 }
 
-// FreePort asks the kernel for a free loopback port (released at once; a race with other programs is unlikely).
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // comet is a running comet with its admin address.
 type comet struct {
 	*process
@@ -164,11 +154,11 @@ type comet struct {
 }
 
 func startComet(o *Options, dir string) (*comet, error) {
-	port, err := FreePort()
+	port, err := netloop.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	adminPort, err := FreePort()
+	adminPort, err := netloop.FreePort()
 	if err != nil {
 		return nil, err
 	}

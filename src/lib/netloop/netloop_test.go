@@ -2,6 +2,8 @@ package netloop
 
 import (
 	"errors"
+	"net"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ func TestParseAddr4(t *testing.T) {
 		wantErr bool
 	}{
 		{":11181", [4]byte{}, 11181, false},
+		{"[::ffff:10.0.0.1]:80", [4]byte{}, 0, true}, // IPv4-mapped IPv6 is not IPv4
 		{"127.0.0.1:80", [4]byte{127, 0, 0, 1}, 80, false},
 		{"10.77.1.6:0", [4]byte{10, 77, 1, 6}, 0, false},
 		{"127.0.0.1", [4]byte{}, 0, true},
@@ -160,4 +163,39 @@ func TestConnectRefusedShowsInSockErr(t *testing.T) {
 	if err := SockErr(fd); !errors.Is(err, unix.ECONNREFUSED) {
 		t.Errorf("SockErr = %v, want ECONNREFUSED", err)
 	}
+}
+
+func TestParseIPv4(t *testing.T) {
+	tests := []struct {
+		in   string
+		want [4]byte
+		ok   bool
+	}{
+		{"10.0.0.1", [4]byte{10, 0, 0, 1}, true},
+		{"127.0.0.2", [4]byte{127, 0, 0, 2}, true},
+		{"0.0.0.0", [4]byte{}, true},
+		{"::ffff:10.0.0.1", [4]byte{}, false}, // IPv4-mapped IPv6
+		{"::1", [4]byte{}, false},
+		{"10.0.0", [4]byte{}, false},
+		{"10.0.0.256", [4]byte{}, false},
+		{"", [4]byte{}, false},
+	}
+	for _, tc := range tests {
+		got, err := ParseIPv4(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
+			t.Errorf("ParseIPv4(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestFreePort(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("port %d is not free: %v", port, err)
+	}
+	l.Close()
 }

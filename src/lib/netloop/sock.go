@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,12 +22,31 @@ func ParseAddr4(addr string) (ip [4]byte, port int, err error) {
 	if host == "" {
 		return ip, port, nil
 	}
-	parsed := net.ParseIP(host).To4()
-	if parsed == nil {
+	if ip, err = ParseIPv4(host); err != nil {
 		return ip, 0, fmt.Errorf("address %q: host must be an IPv4 literal", addr)
 	}
-	copy(ip[:], parsed)
 	return ip, port, nil
+}
+
+// ParseIPv4 parses a dotted IPv4 literal; IPv6 forms, IPv4-mapped ones included, are refused.
+func ParseIPv4(s string) (ip [4]byte, err error) {
+	parsed := net.ParseIP(s).To4()
+	if parsed == nil || strings.Contains(s, ":") {
+		return ip, fmt.Errorf("%q is not an IPv4 address", s)
+	}
+	copy(ip[:], parsed)
+	return ip, nil
+}
+
+// FreePort asks the kernel for a TCP port on 127.0.0.1 that is free at this moment (released at once, for a process
+// about to be started; a race with other programs is unlikely).
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Listen opens a non-blocking, close-on-exec IPv4 TCP listener. reusePort lets several processes bind the port.

@@ -5,7 +5,6 @@ package workertest
 
 import (
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -50,12 +49,11 @@ func New(t testing.TB, backlog int) Env {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago (for a process the test starts).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := netloop.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // LogBuffer collects a started process's output while the test reads it.
