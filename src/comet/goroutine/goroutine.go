@@ -1,4 +1,4 @@
-// Package baseline is comet's goroutine engine: the conventional Go server the netpoll engine is measured against.
+// Package goroutine is comet's goroutine engine: the conventional Go server the netpoll engine is measured against.
 // It is net/http on the inherited listener, one goroutine per connection (plus net/http's background reader while a
 // request is held), and one Go timer per held request. The wire behaviour follows docs/interfaces.md so flood, the
 // admin /stats and the behaviour suite (src/testkit/enginetest) treat both engines alike.

@@ -1,4 +1,4 @@
-// Package cometd is comet's entry point: flag handling, the master (listener, stats table, supervisor, push hub,
+// Package master is comet's entry point: flag handling, the master (listener, stats table, supervisor, push hub,
 // admin listener, signal-driven drain) and the worker side of the single comet executable.
 package master
 

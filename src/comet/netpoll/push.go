@@ -1,0 +1,102 @@
+// Push: the master's control packets (publish, broadcast, drain) and answering the subscribers they are for.
+
+package netpoll
+
+import (
+	"strconv"
+
+	"github.com/comet-lab/comet-lab/src/comet/control"
+	"github.com/comet-lab/comet-lab/src/comet/pushstore"
+	"github.com/comet-lab/comet-lab/src/comet/stats"
+	"github.com/comet-lab/comet-lab/src/lib/httpwire"
+	"github.com/comet-lab/comet-lab/src/lib/netloop"
+	"github.com/mailru/easygo/netpoll"
+	"golang.org/x/sys/unix"
+)
+
+// messageResp returns the answer carrying m for a request with the given flags; the four variants of the most
+// recent message are cached, so a broadcast builds its answer once, not once per subscriber.
+func (s *worker) messageResp(m *pushstore.Message, flags uint8) []byte {
+	if s.msgOf != m.Seq {
+		kind := "pub"
+		if m.Broadcast {
+			kind = "broadcast"
+		}
+		hdr := [][2]string{{"X-Seq", strconv.FormatUint(m.Seq, 10)}, {"X-Pub-Time", strconv.FormatInt(m.PubNanos, 10)}, {"X-Kind", kind}}
+		for v := 0; v < 4; v++ {
+			s.msg[v] = httpwire.AppendResponse(s.msg[v][:0], 200, hdr, m.Body, v&1 != 0, v&2 != 0)
+		}
+		s.msgOf = m.Seq
+	}
+	return s.msg[b2i(flags&fKeep != 0)|b2i(flags&fHeadOnly != 0)<<1]
+}
+
+func (s *worker) onControl(ev netpoll.EpollEvent) {
+	if ev&netloop.Closed != 0 || s.cfd < 0 {
+		return
+	}
+	for {
+		n, err := unix.Read(s.cfd, s.cbuf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return
+		}
+		if err != nil || n == 0 {
+			if err != nil {
+				s.logLimited("control", err)
+			}
+			s.loop.Del(s.cfd)
+			s.cfd = -1
+			s.startDrain("control closed")
+			return
+		}
+		m, err := control.Decode(s.cbuf[:n])
+		if err != nil {
+			s.logLimited("control", err)
+			continue
+		}
+		switch m.Kind {
+		case control.Publish, control.Broadcast:
+			answered := s.push(&m)
+			ack, _ := control.Append(s.wbuf[:0], control.Message{Kind: control.Ack, Seq: m.Seq, Answered: answered})
+			s.wbuf = ack
+			if _, err := write(s.cfd, ack); err != nil {
+				s.logLimited("ack", err)
+			}
+		case control.Drain:
+			s.startDrain("drain requested")
+		}
+	}
+}
+
+// push stores a message and answers the held subscribers it is for; it returns how many it answered.
+func (s *worker) push(cm *control.Message) uint64 {
+	m := pushstore.FromControl(cm)
+	s.store.Add(m)
+	var answered uint64
+	deliver := func(fd int) {
+		sub := s.subs[fd]
+		msg, ok := s.store.Next([]byte(sub.id), sub.since)
+		if !ok {
+			return
+		}
+		resp := s.messageResp(&msg, s.conns[fd].flags)
+		answered++
+		s.slot.Add(stats.PushDelivered, 1)
+		s.answerHeld(fd, resp)
+	}
+	if !m.Broadcast {
+		if fd, ok := s.byID[m.ID]; ok && s.conns[fd].state == stHeld && s.conns[fd].flags&fSub != 0 {
+			deliver(fd)
+		}
+		return answered
+	}
+	for fd := range s.conns {
+		if c := s.conns[fd]; c.state == stHeld && c.flags&fSub != 0 {
+			deliver(fd)
+		}
+	}
+	return answered
+}
