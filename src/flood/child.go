@@ -3,7 +3,6 @@ package flood
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -45,46 +44,6 @@ type slot struct {
 	sentMs  uint32 // when the outstanding request was written, ms since child start
 }
 
-// portPool hands out the ports of one source address, round-robin, skipping ports this child holds.
-type portPool struct {
-	lo, n  int
-	used   []uint64 // bitmap
-	inUse  int
-	cursor int
-}
-
-func newPortPool(lo, hi int) portPool {
-	n := hi - lo + 1
-	return portPool{lo: lo, n: n, used: make([]uint64, (n+63)/64)}
-}
-
-func (p *portPool) take() (int, bool) {
-	if p.inUse >= p.n {
-		return 0, false
-	}
-	for range p.n {
-		k := p.cursor
-		if p.cursor++; p.cursor == p.n {
-			p.cursor = 0
-		}
-		if p.used[k/64]&(1<<(k%64)) == 0 {
-			p.used[k/64] |= 1 << (k % 64)
-			p.inUse++
-			return p.lo + k, true
-		}
-	}
-	return 0, false
-}
-
-func (p *portPool) release(port int) {
-	k := port - p.lo
-	if k < 0 || k >= p.n || p.used[k/64]&(1<<(k%64)) == 0 {
-		return
-	}
-	p.used[k/64] &^= 1 << (k % 64)
-	p.inUse--
-}
-
 // child runs one process's share of connections. Every field is owned by the loop goroutine.
 type child struct {
 	plan    Plan
@@ -118,42 +77,6 @@ type child struct {
 	pushPerSeq map[uint64]uint64
 }
 
-// ValidatePlan checks a plan received on stdin.
-func ValidatePlan(p Plan) error {
-	if _, port, err := netloop.ParseAddr4(p.Target); err != nil || port == 0 {
-		return fmt.Errorf("plan: target %q is not an IPv4 host:port", p.Target)
-	}
-	if p.Conns <= 0 {
-		return fmt.Errorf("plan: conns must be > 0, got %d", p.Conns)
-	}
-	if p.Rate < 0 {
-		return fmt.Errorf("plan: rate must be >= 0, got %v", p.Rate)
-	}
-	if p.Inflight <= 0 {
-		return fmt.Errorf("plan: inflight must be > 0, got %d", p.Inflight)
-	}
-	if len(p.Sources) == 0 {
-		return errors.New("plan: no source addresses")
-	}
-	if err := checkPath(p.Path); err != nil {
-		return fmt.Errorf("plan: path %q: %v", p.Path, err)
-	}
-	capacity := 0
-	for _, s := range p.Sources {
-		if _, err := parseIPv4(s.Addr); err != nil {
-			return fmt.Errorf("plan: source %v", err)
-		}
-		if s.PortLo < 1 || s.PortHi > 65535 || s.PortLo > s.PortHi {
-			return fmt.Errorf("plan: source %s: port range %d-%d invalid", s.Addr, s.PortLo, s.PortHi)
-		}
-		capacity += s.PortHi - s.PortLo + 1
-	}
-	if p.Conns > capacity {
-		return fmt.Errorf("plan: %d conns exceed the %d source address:port pairs", p.Conns, capacity)
-	}
-	return nil
-}
-
 func newChild(p Plan) (*child, error) {
 	if err := ValidatePlan(p); err != nil {
 		return nil, err
@@ -182,24 +105,6 @@ func newChild(p Plan) (*child, error) {
 }
 
 func (c *child) nowMs() uint32 { return uint32(time.Since(c.start) / time.Millisecond) }
-
-// checkSources binds a throwaway socket to each source address so a missing address fails the run at once
-// with a clear message instead of as a stream of EADDRNOTAVAIL.
-func checkSources(srcs [][4]byte) error {
-	for _, ip := range srcs {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("socket: %w", err)
-		}
-		err = unix.Bind(fd, &unix.SockaddrInet4{Addr: ip})
-		unix.Close(fd)
-		if err != nil {
-			return fmt.Errorf("source address %d.%d.%d.%d: bind: %s (%v)", ip[0], ip[1], ip[2], ip[3], errnoName(err),
-				"not configured on this machine?")
-		}
-	}
-	return nil
-}
 
 // pump dials while tokens, the inflight limit and waiting connections allow.
 func (c *child) pump() {
@@ -261,20 +166,6 @@ func (c *child) popConn(conn uint32) {
 		return
 	}
 	c.nextNew++
-}
-
-// takePort picks the next source address round-robin and a free port on it.
-func (c *child) takePort() (int, int, bool) {
-	for range c.srcs {
-		si := c.nextSrc
-		if c.nextSrc++; c.nextSrc == len(c.srcs) {
-			c.nextSrc = 0
-		}
-		if port, ok := c.pools[si].take(); ok {
-			return si, port, true
-		}
-	}
-	return 0, 0, false
 }
 
 func (c *child) register(fd, si, port int, conn uint32) error {

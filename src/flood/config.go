@@ -273,55 +273,6 @@ func ParsePortRange(s string) (lo, hi int, err error) {
 	return lo, hi, nil
 }
 
-// SplitPorts gives process i of n its own contiguous slice of [lo, hi]; the slices are disjoint and cover the
-// range. It requires n <= hi-lo+1.
-func SplitPorts(lo, hi, n, i int) (int, int) {
-	size := hi - lo + 1
-	return lo + i*size/n, lo + (i+1)*size/n - 1
-}
-
-// SourcePlan is one source address with the ports a child may use on it.
-type SourcePlan struct {
-	Addr   string `json:"addr"`
-	PortLo int    `json:"port_lo"`
-	PortHi int    `json:"port_hi"`
-}
-
-// Plan is what the coordinator hands one child on stdin.
-type Plan struct {
-	Proc     int          `json:"proc"`
-	Target   string       `json:"target"`
-	Conns    int          `json:"conns"`
-	Rate     float64      `json:"rate"` // connections per second for this child; 0 = unlimited
-	Inflight int          `json:"inflight"`
-	Path     string       `json:"path"`
-	Push     bool         `json:"push"`
-	Sources  []SourcePlan `json:"sources"`
-	ReportMs int          `json:"report_ms"`
-	// ExitCloses leaves closing the sockets to process exit after the final report (real child processes);
-	// in-process children (tests) close them one by one.
-	ExitCloses bool `json:"exit_closes,omitempty"`
-}
-
-// Plans splits a validated config into one plan per process.
-func (c *Config) Plans() []Plan {
-	plans := make([]Plan, c.Procs)
-	for i := range plans {
-		share := c.Conns / c.Procs
-		if i < c.Conns%c.Procs {
-			share++
-		}
-		lo, hi := SplitPorts(c.portLo, c.portHi, c.Procs, i)
-		srcs := make([]SourcePlan, len(c.srcs))
-		for j, ip := range c.srcs {
-			srcs[j] = SourcePlan{Addr: net.IP(ip[:]).String(), PortLo: lo, PortHi: hi}
-		}
-		plans[i] = Plan{Proc: i, Target: c.Target, Conns: share, Rate: c.Rate * float64(share) / float64(c.Conns),
-			Inflight: c.Inflight, Path: c.Path, Push: c.Push, Sources: srcs, ReportMs: 250, ExitCloses: true}
-	}
-	return plans
-}
-
 // ParseArgs parses and validates the command line; flag errors are UsageErrors.
 func ParseArgs(args []string, stderr io.Writer) (*Config, error) {
 	var c Config

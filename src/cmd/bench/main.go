@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -22,31 +23,46 @@ const usage = `usage: bench mem   [-conns N] [-engine netpoll|goroutine] [-procs
 run "bench mem -h" for the flags`
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, usage)
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run returns the exit status: 0 done, 1 failed (or a broken churn promise), 2 usage.
+func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		fmt.Fprintln(stderr, usage)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	switch os.Args[1] {
+	switch args[0] {
 	case "mem":
-		err = runMem(ctx, os.Args[2:])
+		err = runMem(ctx, args[1:], stdout, stderr)
 	case "churn":
-		err = runChurn(ctx, os.Args[2:])
+		err = runChurn(ctx, args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(os.Stderr, "bench: unknown command %q\n%s\n", os.Args[1], usage)
-		os.Exit(2)
+		err = usageError{fmt.Errorf("unknown command %q\n%s", args[0], usage)}
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	var ue usageError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
 	}
 }
 
+// usageError is a bad command line (exit status 2).
+type usageError struct{ error }
+
 // common registers the flags both commands share and returns a function that finishes parsing them.
-func common(fs *flag.FlagSet, defConns int) (*bench.Options, *string, func() error) {
-	o := &bench.Options{Progress: os.Stderr}
+func common(fs *flag.FlagSet, defConns int, stderr io.Writer) (*bench.Options, *string, func([]string) error) {
+	fs.SetOutput(stderr)
+	o := &bench.Options{Progress: stderr}
 	procs := fs.String("procs", "auto", "comet workers: auto (src/lab/plan: ceil(conns/(nofile-1000)), at least 2) or a number")
 	fs.IntVar(&o.Conns, "conns", defConns, "connections flood opens")
 	fs.StringVar(&o.Engine, "engine", "netpoll", "comet engine: netpoll or goroutine")
@@ -56,14 +72,20 @@ func common(fs *flag.FlagSet, defConns int) (*bench.Options, *string, func() err
 	fs.StringVar(&o.WorkDir, "workdir", "", "keep comet/flood logs here (default: a temp dir, removed)")
 	cometArgs := fs.String("comet-args", "", "extra comet flags, space separated (e.g. \"-hold-min 60s -hold-max 120s\")")
 	jsonPath := fs.String("json", "", "append the result as JSON lines to this file")
-	return o, jsonPath, func() error {
+	return o, jsonPath, func(args []string) error {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err}
+		}
 		if fs.NArg() > 0 {
-			return fmt.Errorf("unexpected arguments %q", fs.Args())
+			return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 		}
 		if *procs != "auto" {
 			n, err := strconv.Atoi(*procs)
 			if err != nil || n < 1 {
-				return fmt.Errorf("-procs %q: want auto or a number >= 1", *procs)
+				return usageError{fmt.Errorf("-procs %q: want auto or a number >= 1", *procs)}
 			}
 			o.Procs = n
 		}
@@ -72,18 +94,17 @@ func common(fs *flag.FlagSet, defConns int) (*bench.Options, *string, func() err
 	}
 }
 
-func runMem(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("bench mem", flag.ExitOnError)
-	o, jsonPath, finish := common(fs, 200000)
-	fs.Parse(args)
-	if err := finish(); err != nil {
+func runMem(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench mem", flag.ContinueOnError)
+	o, jsonPath, parse := common(fs, 200000, stderr)
+	if err := parse(args); err != nil {
 		return err
 	}
 	res, err := bench.Mem(ctx, *o)
 	if res.CometPSS == 0 { // no measurement
 		return err
 	}
-	bench.PrintMem(os.Stdout, res)
+	bench.PrintMem(stdout, res)
 	if *jsonPath != "" {
 		if jerr := bench.AppendJSON(*jsonPath, res); jerr != nil {
 			return errors.Join(err, jerr)
@@ -92,21 +113,20 @@ func runMem(ctx context.Context, args []string) error {
 	return err
 }
 
-func runChurn(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("bench churn", flag.ExitOnError)
-	o, jsonPath, finish := common(fs, 100000)
+func runChurn(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench churn", flag.ContinueOnError)
+	o, jsonPath, parse := common(fs, 100000, stderr)
 	cycles := fs.Int("cycles", 10, "connect/disconnect cycles")
-	fs.Parse(args)
-	if err := finish(); err != nil {
+	if err := parse(args); err != nil {
 		return err
 	}
-	bench.PrintChurnHeader(os.Stdout)
-	cycleList, err := bench.Churn(ctx, *o, *cycles, func(c bench.ChurnCycle) { bench.PrintChurnCycle(os.Stdout, c) })
+	bench.PrintChurnHeader(stdout)
+	cycleList, err := bench.Churn(ctx, *o, *cycles, func(c bench.ChurnCycle) { bench.PrintChurnCycle(stdout, c) })
 	if err != nil {
 		return err
 	}
 	v := bench.Judge(cycleList)
-	bench.PrintVerdict(os.Stdout, v)
+	bench.PrintVerdict(stdout, v)
 	if *jsonPath != "" {
 		if err := bench.AppendJSON(*jsonPath, map[string]any{"engine": o.Engine, "cycles": cycleList, "verdict": v}); err != nil {
 			return err

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"io"
 	"os"
 
 	"github.com/comet-lab/comet-lab/src/comet/cometcfg"
@@ -12,8 +13,13 @@ import (
 )
 
 func main() {
-	os.Exit(master.Main(os.Args[1:], master.Engines{
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run returns the exit status: 0 done, 1 failed, 2 usage.
+func run(args []string, _ io.Reader, _, stderr io.Writer) int {
+	return master.Main(args, master.Engines{
 		cometcfg.EngineNetpoll:   netpoll.RunWorker,
 		cometcfg.EngineGoroutine: goroutine.RunWorker,
-	}, os.Stderr))
+	}, stderr)
 }

@@ -6,8 +6,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,14 +20,13 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "labmon:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string) error {
+// run returns the exit status: 0 done, 1 failed, 2 usage.
+func run(args []string, _ io.Reader, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("labmon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var cfg monitor.Config
 	fs.StringVar(&cfg.Select.Exe, "exe", "", "select processes whose /proc/<pid>/exe is this binary")
 	fs.IntVar(&cfg.Select.PGID, "pgid", 0, "select processes of this process group")
@@ -41,35 +42,50 @@ func run(args []string) error {
 	out := fs.String("out", "monitor.csv", "CSV output file")
 	duration := fs.Duration("duration", 0, "stop after this long (0 = until signal or -until-file)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usage := func(err error) int {
+		fmt.Fprintln(stderr, "labmon:", err)
+		return 2
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return usage(fmt.Errorf("unexpected arguments: %v", fs.Args()))
 	}
 	if *duration < 0 {
-		return fmt.Errorf("-duration %v: must not be negative", *duration)
+		return usage(fmt.Errorf("-duration %v: must not be negative", *duration))
 	}
 	// Validate before creating the output so a typo does not truncate an old CSV.
 	if _, err := monitor.NewSampler(cfg, time.Now()); err != nil {
-		return err
+		return usage(err)
 	}
+	if err := sample(cfg, *out, *duration); err != nil {
+		fmt.Fprintln(stderr, "labmon:", err)
+		return 1
+	}
+	return 0
+}
 
-	f, err := os.Create(*out)
+// sample writes monitor.csv to out until a signal, -until-file or the duration ends it.
+func sample(cfg monitor.Config, out string, duration time.Duration) error {
+	f, err := os.Create(out)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if *duration > 0 {
+	if duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	log.WithFields(log.Fields{"out": *out, "every": cfg.Every}).Info("labmon: sampling")
+	log.WithFields(log.Fields{"out": out, "every": cfg.Every}).Info("labmon: sampling")
 	runErr := monitor.Run(ctx, cfg, f)
 	if err := f.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
-	log.WithField("out", *out).Info("labmon: stopped")
+	log.WithField("out", out).Info("labmon: stopped")
 	return runErr
 }

@@ -16,15 +16,15 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run returns the exit status: 0 printed, 2 bad input.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("labplan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var in plan.Input
-	fs.IntVar(&in.Conns, "conns", -1, "connections the run holds (required)")
+	fs.IntVar(&in.Conns, "conns", 0, "connections the run holds (required)")
 	fs.IntVar(&in.Clients, "clients", 0, "client hosts (required)")
 	fs.IntVar(&in.AddrsPerClient, "addrs-per-client", 0, "source addresses on each client (required)")
 	fs.IntVar(&in.Nofile, "nofile", 0, "per-process descriptor limit comet runs under (required)")
@@ -39,6 +39,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "labplan: unexpected arguments %q\n", fs.Args())
 		return 2
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range []string{"conns", "clients", "addrs-per-client", "nofile"} {
+		if !given[name] {
+			fmt.Fprintf(stderr, "labplan: -%s is required\n", name)
+			fs.Usage()
+			return 2
+		}
 	}
 	if in.FDReserve == 0 || in.MaxConnsPerSource == 0 {
 		fmt.Fprintln(stderr, "labplan: -fd-reserve and -max-per-source must not be 0")

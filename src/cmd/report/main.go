@@ -6,8 +6,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -16,31 +18,48 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "report:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string) error {
+// run returns the exit status: 0 done, 1 failed, 2 usage.
+func run(args []string, _ io.Reader, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	runDir := fs.String("run", "", "run folder results/<run-id> to summarise")
 	indexDir := fs.String("index", "", "results folder whose README.md index to (re)write")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usageStatus(err)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "report: unexpected arguments: %v\n", fs.Args())
+		return 2
+	case *runDir == "" && *indexDir == "":
+		fmt.Fprintln(stderr, "report: need -run DIR and/or -index DIR")
+		return 2
 	}
-	if *runDir == "" && *indexDir == "" {
-		return fmt.Errorf("need -run DIR and/or -index DIR")
+	if err := generate(*runDir, *indexDir); err != nil {
+		fmt.Fprintln(stderr, "report:", err)
+		return 1
 	}
-	if *runDir != "" {
-		s, err := report.Generate(*runDir)
+	return 0
+}
+
+// usageStatus is the exit status for a flag error: 0 for -h, else 2 (the flag package printed the message).
+func usageStatus(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+func generate(runDir, indexDir string) error {
+	if runDir != "" {
+		s, err := report.Generate(runDir)
 		if err != nil {
 			return err
 		}
-		fields := log.Fields{"report": filepath.Join(*runDir, "report.md"), "held": s.ConnsPeakHeld, "passed": s.Passed}
+		fields := log.Fields{"report": filepath.Join(runDir, "report.md"), "held": s.ConnsPeakHeld, "passed": s.Passed}
 		if s.Passed {
 			log.WithFields(fields).Info("report written")
 		} else {
@@ -48,11 +67,11 @@ func run(args []string) error {
 			log.WithFields(fields).WithField("reasons", s.FailureReasons).Warn("report written for a failed run")
 		}
 	}
-	if *indexDir != "" {
-		if err := report.WriteIndex(*indexDir); err != nil {
+	if indexDir != "" {
+		if err := report.WriteIndex(indexDir); err != nil {
 			return err
 		}
-		log.WithField("index", filepath.Join(*indexDir, "README.md")).Info("index written")
+		log.WithField("index", filepath.Join(indexDir, "README.md")).Info("index written")
 	}
 	return nil
 }
