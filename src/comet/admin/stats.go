@@ -60,8 +60,10 @@ func (a *Admin) serveStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, a.Snapshot())
 }
 
-// serveMetrics renders the Prometheus text exposition format by hand: a handful of families does not justify the
-// client library's memory in the master.
+// serveMetrics renders the Prometheus text exposition format by hand instead of with
+// github.com/prometheus/client_golang: the workers are the master's binary, and linking the library costs every
+// process its initialisation — measured ≈ 720 kB PSS each, 8.7 MB Σ PSS on comet -procs 11, +43 B/conn at 200k
+// connections (+20 %; docs/interfaces.md). TestMetricsParse checks the output with Prometheus' own parser.
 func (a *Admin) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	st := a.Snapshot()
 	var b strings.Builder
