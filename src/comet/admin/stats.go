@@ -62,7 +62,7 @@ func (a *Admin) serveStats(w http.ResponseWriter, r *http.Request) {
 
 // serveMetrics renders the Prometheus text exposition format by hand instead of with
 // github.com/prometheus/client_golang: the workers are the master's binary, and linking the library costs every
-// process its initialisation — measured ≈ 720 kB PSS each, 8.7 MB Σ PSS on comet -procs 11, +43 B/conn at 200k
+// process its initialisation — measured ≈ 720 kB PSS each, 8.7 MB Σ PSS on comet -procs 11, +45 B/conn at 200k
 // connections (+20 %; docs/interfaces.md). TestMetricsParse checks the output with Prometheus' own parser.
 func (a *Admin) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	st := a.Snapshot()
