@@ -15,6 +15,9 @@ build:
 vet:
 	@out=$$(gofmt -l src); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	@# Roles (docs/architecture.md): lab tools and test kits are never linked into comet or flood.
+	@if $(GO) list -deps ./src/cmd/comet ./src/cmd/flood | grep -E '/src/(lab|testkit)/'; then \
+		echo "src/lab or src/testkit linked into comet or flood"; exit 1; fi
 
 test-go: build
 	$(GO) test -count=1 -timeout 15m ./...
