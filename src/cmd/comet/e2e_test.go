@@ -19,6 +19,7 @@ import (
 
 	"github.com/comet-lab/comet-lab/src/comet/admin"
 	"github.com/comet-lab/comet-lab/src/comet/cometcfg"
+	"github.com/comet-lab/comet-lab/src/lib/adminclient"
 	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"github.com/comet-lab/comet-lab/src/testkit/workertest"
 )
@@ -118,13 +119,8 @@ func (in *instance) waitFor(what string, limit time.Duration, cond func() bool) 
 
 func (in *instance) stats() schema.Stats {
 	in.t.Helper()
-	resp, err := in.httpClient.Get("http://" + in.admin + "/stats")
+	st, err := adminclient.Stats(in.httpClient, "http://"+in.admin, "")
 	if err != nil {
-		in.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st schema.Stats
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		in.t.Fatal(err)
 	}
 	return st

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/comet-lab/comet-lab/src/lab/plan"
+	"github.com/comet-lab/comet-lab/src/lib/adminclient"
 	"github.com/comet-lab/comet-lab/src/lib/netloop"
 	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"golang.org/x/sys/unix"
@@ -201,16 +201,7 @@ func allRunning(st schema.Stats) bool {
 }
 
 func (c *comet) stats() (schema.Stats, error) {
-	var st schema.Stats
-	resp, err := c.client.Get("http://" + c.admin + "/stats")
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return st, fmt.Errorf("/stats: %s", resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	return adminclient.Stats(c.client, "http://"+c.admin, "")
 }
 
 // waitConns polls /stats until conns == want, printing progress; it fails when flood dies or limit passes.

@@ -5,7 +5,6 @@ package monitor
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/comet-lab/comet-lab/src/lib/adminclient"
 	"github.com/comet-lab/comet-lab/src/lib/procmem"
 	"github.com/comet-lab/comet-lab/src/lib/schema"
 	log "github.com/sirupsen/logrus"
@@ -129,29 +129,8 @@ func (s *Sampler) sockstatPath() string {
 }
 
 func (s *Sampler) adminStats() (conns, held float64, err error) {
-	req, err := http.NewRequest(http.MethodGet, s.cfg.Admin+"/stats", nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	if s.cfg.AdminToken != "" {
-		req.Header.Set("Authorization", "Bearer "+s.cfg.AdminToken)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("admin /stats: %s", resp.Status)
-	}
-	var st schema.Stats
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&st); err != nil {
-		return 0, 0, fmt.Errorf("admin /stats: %w", err)
-	}
-	if st.Engine == "" {
-		return 0, 0, fmt.Errorf("admin /stats: not comet's document (no engine)")
-	}
-	return float64(st.Conns), float64(st.Held), nil
+	st, err := adminclient.Stats(s.client, s.cfg.Admin, s.cfg.AdminToken)
+	return float64(st.Conns), float64(st.Held), err
 }
 
 // CPUPercent turns per-pid utime+stime readings dt seconds apart into percent of

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/comet-lab/comet-lab/src/lib/adminclient"
 	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"github.com/comet-lab/comet-lab/src/testkit/workertest"
 )
@@ -187,16 +188,7 @@ var adminClient = &http.Client{Timeout: 5 * time.Second}
 
 // Stats fetches /stats.
 func (c *Comet) Stats() (schema.Stats, error) {
-	var st schema.Stats
-	resp, err := adminClient.Get("http://" + c.Admin + "/stats")
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return st, fmt.Errorf("/stats: %s", resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	return adminclient.Stats(adminClient, "http://"+c.Admin, "")
 }
 
 // PubResult is the admin's answer to /pub and /broadcast.
