@@ -23,11 +23,11 @@ const usage = `usage: bench mem   [-conns N] [-engine netpoll|goroutine] [-procs
 run "bench mem -h" for the flags`
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run returns the exit status: 0 done, 1 failed (or a broken churn promise), 2 usage.
-func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) < 1 {
 		fmt.Fprintln(stderr, usage)
 		return 2

@@ -20,11 +20,11 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run returns the exit status: 0 done, 1 failed, 2 usage.
-func run(args []string, _ io.Reader, _, stderr io.Writer) int {
+func run(args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("labmon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg monitor.Config

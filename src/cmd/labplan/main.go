@@ -16,11 +16,11 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run returns the exit status: 0 printed, 2 bad input.
-func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("labplan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var in plan.Input

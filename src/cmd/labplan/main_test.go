@@ -35,7 +35,7 @@ func TestRun(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			if got := run(tc.args, nil, &out, &errOut); got != tc.wantStatus {
+			if got := run(tc.args, &out, &errOut); got != tc.wantStatus {
 				t.Fatalf("status %d, want %d (stderr %q)", got, tc.wantStatus, errOut.String())
 			}
 			if strings.TrimSpace(out.String()) != tc.wantOut {

@@ -174,15 +174,15 @@ func (e *engine) heartbeat() (stop func()) {
 // ServeHTTP is every request: held GET/HEAD, /sub push, or an error answer.
 func (e *engine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		e.fail(rw, http.StatusMethodNotAllowed, stats.Err405)
+		e.fail(rw, http.StatusMethodNotAllowed)
 		return
 	}
 	if len(r.TransferEncoding) > 0 {
-		e.fail(rw, http.StatusBadRequest, stats.Err400)
+		e.fail(rw, http.StatusBadRequest)
 		return
 	}
 	if r.ContentLength > 0 {
-		e.fail(rw, http.StatusRequestEntityTooLarge, stats.Err413)
+		e.fail(rw, http.StatusRequestEntityTooLarge)
 		return
 	}
 	var wt *waiter
@@ -190,7 +190,7 @@ func (e *engine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		since, err := parseSince(q.Get("since"))
 		if err != nil {
-			e.fail(rw, http.StatusBadRequest, stats.Err400)
+			e.fail(rw, http.StatusBadRequest)
 			return
 		}
 		id := q.Get("id")
@@ -280,7 +280,7 @@ func (e *engine) answerMessage(rw http.ResponseWriter, m pushstore.Message) {
 }
 
 // fail answers an error status and closes the connection, as the contract asks for every 4xx.
-func (e *engine) fail(rw http.ResponseWriter, status int, c stats.Counter) {
+func (e *engine) fail(rw http.ResponseWriter, status int) {
 	body := http.StatusText(status) + "\n"
 	h := rw.Header()
 	h.Set("Connection", "close")
@@ -288,6 +288,7 @@ func (e *engine) fail(rw http.ResponseWriter, status int, c stats.Counter) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	rw.WriteHeader(status)
 	rw.Write([]byte(body))
+	c, _ := stats.StatusCounter(status)
 	e.slot.Add(c, 1)
 }
 

@@ -160,23 +160,11 @@ func (s *worker) leaveHead(fd int) {
 
 // fail answers an error status and closes.
 func (s *worker) fail(fd int, status int) {
-	switch status {
-	case 400:
-		s.slot.Add(stats.Err400, 1)
-	case 405:
-		s.slot.Add(stats.Err405, 1)
-	case 408:
-		s.slot.Add(stats.Err408, 1)
-	case 413:
-		s.slot.Add(stats.Err413, 1)
-	case 431:
-		s.slot.Add(stats.Err431, 1)
-	case 503:
-		s.slot.Add(stats.Err503, 1)
-	default:
+	c, ok := stats.StatusCounter(status)
+	if !ok {
 		status = 400
-		s.slot.Add(stats.Err400, 1)
 	}
+	s.slot.Add(c, 1)
 	s.leaveHead(fd)
 	s.wheel.Cancel(fd)
 	s.send(fd, s.errResp[status], true)

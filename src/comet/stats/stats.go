@@ -61,6 +61,26 @@ var Names = [...]string{
 // ErrorCounters are the counters reported under "errors" in /stats, with their kind names.
 var ErrorCounters = []Counter{Err400, Err405, Err408, Err413, Err431, Err503, Resets, SlowCloses, PipelineCloses}
 
+// StatusCounter is the counter an error response with this status counts in. A status without one (ok false) is
+// answered, and counted, as 400.
+func StatusCounter(status int) (c Counter, ok bool) {
+	switch status {
+	case 400:
+		return Err400, true
+	case 405:
+		return Err405, true
+	case 408:
+		return Err408, true
+	case 413:
+		return Err413, true
+	case 431:
+		return Err431, true
+	case 503:
+		return Err503, true
+	}
+	return Err400, false
+}
+
 // ErrorKind names an error counter in /stats ("400", "reset", ...).
 func ErrorKind(c Counter) string {
 	switch c {

@@ -89,3 +89,19 @@ func TestStartedAndBeatStampLiveness(t *testing.T) {
 		t.Errorf("after Beat: heartbeat %d started %d", s.Get(HeartbeatUnix), s.Get(StartedUnix))
 	}
 }
+
+func TestStatusCounter(t *testing.T) {
+	tests := []struct {
+		status int
+		want   Counter
+		ok     bool
+	}{
+		{400, Err400, true}, {405, Err405, true}, {408, Err408, true}, {413, Err413, true}, {431, Err431, true},
+		{503, Err503, true}, {404, Err400, false}, {500, Err400, false}, {0, Err400, false},
+	}
+	for _, tc := range tests {
+		if c, ok := StatusCounter(tc.status); c != tc.want || ok != tc.ok {
+			t.Errorf("StatusCounter(%d) = %v, %v; want %v, %v", tc.status, ErrorKind(c), ok, ErrorKind(tc.want), tc.ok)
+		}
+	}
+}
