@@ -55,7 +55,8 @@ trap 'exit 130' INT TERM
 "$vmlab" start
 say "vagrant up (box ${COMETLAB_BOX:-cometlab/debian12}, profile ${COMETLAB_PROFILE:-seed})"
 up_t=$SECONDS
-(cd "$root/vagrant" && "$vmlab" exec vagrant up) || die "vagrant up failed (the VMs are destroyed; KEEP_VMS=1 keeps them to look)"
+# Vagrant redraws its upload progress with carriage returns: keep the log readable.
+(cd "$root/vagrant" && "$vmlab" exec vagrant up 2>&1 | tr '\r' '\n' | grep --line-buffered -v 'Progress: ') || die "vagrant up failed (the VMs are destroyed; KEEP_VMS=1 keeps them to look)"
 up_s=$((SECONDS - up_t))
 say "vagrant up took $up_s s"
 
