@@ -12,16 +12,12 @@ LAB_VARS = $(call lab_var,CONNS,lab_conns) $(call lab_var,RATE,lab_rate) $(call 
 	$(if $(call lab_given,RESULTS),-e 'lab_results=$(abspath $(RESULTS))')
 LAB_PLAYBOOK = cd ansible && PATH=/usr/local/go/bin:$$PATH ansible-playbook
 
-.PHONY: lab lab-clean lab-vagrant lint-lab test-lab test-lab-idempotence
-lab:
+.PHONY: lab lab-clean lint-lab test-lab test-lab-idempotence
+lab: deps
 	$(LAB_PLAYBOOK) -i ../inventory/$(INVENTORY).yml run.yml $(LAB_VARS) $(LAB_PLAYBOOK_FLAGS)
 
 lab-clean:
 	$(LAB_PLAYBOOK) -i ../inventory/local.yml clean.yml
-
-lab-vagrant:
-	cd vagrant && vagrant up && vagrant ssh-config > .vagrant/ssh-config
-	$(LAB_PLAYBOOK) -i ../inventory/vagrant.yml run.yml $(LAB_VARS) $(LAB_PLAYBOOK_FLAGS)
 
 lint-lab:
 	yamllint -c ansible/.yamllint ansible inventory
