@@ -1,7 +1,7 @@
 # Memory benchmarks on loopback (src/lab/bench): bytes per held connection and churn stability.
-# BENCH_CONNS, not CONNS: CONNS is the lab's (mk/lab.mk).
+# BENCH_CONNS and BENCH_ENGINE, not CONNS and ENGINE: those are the lab's (mk/lab.mk).
 BENCH_CONNS ?= 200000
-ENGINE ?= netpoll
+BENCH_ENGINE ?= netpoll
 CYCLES ?= 10
 CHURN_CONNS ?= 100000
 # One JSON line per run, next to the binaries (git-ignored).
@@ -9,10 +9,10 @@ BENCH_JSON ?= bin/bench.jsonl
 
 .PHONY: bench-mem bench-churn bench-go
 bench-mem: build
-	bin/bench mem -conns $(BENCH_CONNS) -engine $(ENGINE) -procs auto -json $(BENCH_JSON)
+	bin/bench mem -conns $(BENCH_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)
 
 bench-churn: build
-	bin/bench churn -cycles $(CYCLES) -conns $(CHURN_CONNS) -engine $(ENGINE) -procs auto -json $(BENCH_JSON)
+	bin/bench churn -cycles $(CYCLES) -conns $(CHURN_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)
 
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem ./src/...

@@ -1,15 +1,13 @@
 # The lab (docs/lab.md): `make lab CONNS=1000000 RATE=0 DURATION=120s HOLD_MIN=30s HOLD_MAX=90s SAMPLE=1
-# ENGINE=netpoll PUSH= RESULTS=results INVENTORY=local`. Defaults live in ansible/group_vars/all.yml:
-# only variables given on the command line or in the environment are passed on (other fragments
-# define CONNS/ENGINE defaults of their own for other targets).
+# ENGINE=netpoll PUSH= RESULTS=results INVENTORY=local`. Defaults live in ansible/group_vars/all.yml: only the
+# variables given here are passed on, as -e lab_<name>.
 INVENTORY ?= local
 LAB_PLAYBOOK_FLAGS ?=
-lab_given = $(filter command environment,$(firstword $(origin $(1))))
-lab_var = $(if $(call lab_given,$(1)),-e '$(2)=$($(1))')
+lab_var = $(if $($(1)),-e '$(2)=$($(1))')
 LAB_VARS = $(call lab_var,CONNS,lab_conns) $(call lab_var,RATE,lab_rate) $(call lab_var,DURATION,lab_duration) \
 	$(call lab_var,HOLD_MIN,lab_hold_min) $(call lab_var,HOLD_MAX,lab_hold_max) $(call lab_var,SAMPLE,lab_sample) \
 	$(call lab_var,ENGINE,lab_engine) $(call lab_var,PUSH,lab_push) \
-	$(if $(call lab_given,RESULTS),-e 'lab_results=$(abspath $(RESULTS))')
+	$(if $(RESULTS),-e 'lab_results=$(abspath $(RESULTS))')
 LAB_PLAYBOOK = cd ansible && PATH=/usr/local/go/bin:$$PATH ansible-playbook
 
 .PHONY: lab lab-clean lint-lab test-lab test-lab-idempotence

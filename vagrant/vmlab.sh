@@ -9,10 +9,11 @@
 #   vagrant/vmlab.sh status           is it running; which VMs it has
 #   vagrant/vmlab.sh stop             kill every process of the namespace by PID, delete it and the private state
 #
-# Environment: COMETLAB_VM_NETNS (cometlab-vm), COMETLAB_VM_STATE (/var/lib/cometlab/vmlab).
+# Environment: COMETLAB_VM_NETNS (cometvm: not cometlab-*, which the local lab's teardown owns),
+# COMETLAB_VM_STATE (/var/lib/cometlab/vmlab).
 set -euo pipefail
 
-ns=${COMETLAB_VM_NETNS:-cometlab-vm}
+ns=${COMETLAB_VM_NETNS:-cometvm}
 state=${COMETLAB_VM_STATE:-/var/lib/cometlab/vmlab}
 sockdir=/run/$ns
 uri="qemu:///system?socket=$sockdir/libvirt-sock"

@@ -1,7 +1,6 @@
 """Small filters the lab playbook needs and Jinja lacks."""
 
 import json
-import math
 import re
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -17,14 +16,6 @@ def go_duration_seconds(value):
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError("not a Go duration: %r (want e.g. 90s, 2m, 1m30s)" % (value,))
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-
-
-def next_pow2(value):
-    """Smallest power of two >= value (>= 1)."""
-    n = max(1, int(math.ceil(float(value))))
-    return 1 << (n - 1).bit_length()
-
-
 
 
 def sysctl_plan(desired, here, root=None, netns=False, notes=None):
@@ -178,7 +169,6 @@ class FilterModule:
     def filters(self):
         return {
             "go_duration_seconds": go_duration_seconds,
-            "next_pow2": next_pow2,
             "sysctl_plan": sysctl_plan,
             "netns_links": netns_links,
             "topology_batch": topology_batch,

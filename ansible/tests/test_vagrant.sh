@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 export PATH=/usr/local/go/bin:$PATH
 export COMETLAB_PROFILE=${COMETLAB_PROFILE:-small}
 results=$(mktemp -d /tmp/cometlab-test-vagrant.XXXXXX)
-ns=${COMETLAB_VM_NETNS:-cometlab-vm}
+ns=${COMETLAB_VM_NETNS:-cometvm}
 started=$SECONDS
 ok=0
 links_before=$(ip -o link show | awk -F': ' '{print $2}' | sort)
