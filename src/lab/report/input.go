@@ -89,8 +89,12 @@ type Run struct {
 	StartedUTC  string `json:"started_utc"`
 	Params      Params `json:"params"`
 	// Plan is cmd/labplan's output as the Preflight recorded it; nil in runs from before labplan existed.
-	Plan           *plan.Plan        `json:"plan"`
-	Kernel         string            `json:"kernel"`
+	Plan   *plan.Plan `json:"plan"`
+	Kernel string     `json:"kernel"`
+	// ServerMachine is how the server host runs: virtualization "none", "qemu" (software emulation), "kvm", ….
+	ServerMachine struct {
+		Virtualization string `json:"virtualization"`
+	} `json:"server_machine"`
 	GoVersion      string            `json:"go_version"`
 	AnsibleVersion string            `json:"ansible_version"`
 	GitCommit      string            `json:"git_commit"`

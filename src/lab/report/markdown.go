@@ -52,7 +52,8 @@ func Markdown(in *Input, s Summary, charts []string) []byte {
 	if !s.Passed {
 		verdict = "**FAILED**"
 	}
-	w("%s — engine %s, inventory %s, started %s.\n\n", verdict, orDash(s.Engine), orDash(s.Inventory), orDash(s.StartedUTC))
+	w("%s — engine %s, inventory %s%s, started %s.\n\n", verdict, orDash(s.Engine), orDash(s.Inventory),
+		virtualizationNote(s.ServerVirtualization), orDash(s.StartedUTC))
 
 	w("| | this run | C++ seed |\n|---|---|---|\n")
 	w("| connections held | %s of %s target (requests held at peak: %s) | %s |\n",
@@ -264,4 +265,17 @@ func orDash(s string) string {
 // cellText keeps a value from breaking the Markdown table.
 func cellText(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
+
+// virtualizationNote says how the server host ran when it was not bare metal: under QEMU's software emulation
+// every figure that depends on CPU time is far from what the same code does on real hardware or KVM.
+func virtualizationNote(virt string) string {
+	switch virt {
+	case "", "none":
+		return ""
+	case "qemu":
+		return " (server VM under QEMU software emulation, no KVM: CPU-bound figures are far slower than on hardware)"
+	default:
+		return " (server virtualised: " + virt + ")"
+	}
 }

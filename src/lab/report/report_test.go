@@ -432,3 +432,19 @@ func TestPlanFromRunJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestVirtualizationNote(t *testing.T) {
+	for _, tc := range []struct {
+		virt string
+		want string
+	}{
+		{"", ""},
+		{"none", ""},
+		{"qemu", " (server VM under QEMU software emulation, no KVM: CPU-bound figures are far slower than on hardware)"},
+		{"kvm", " (server virtualised: kvm)"},
+	} {
+		if got := virtualizationNote(tc.virt); got != tc.want {
+			t.Errorf("virtualizationNote(%q) = %q, want %q", tc.virt, got, tc.want)
+		}
+	}
+}

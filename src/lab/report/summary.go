@@ -15,6 +15,7 @@ type Summary struct {
 	RunID                       string         `json:"run_id"`
 	StartedUTC                  string         `json:"started_utc,omitempty"`
 	Inventory                   string         `json:"inventory"`
+	ServerVirtualization        string         `json:"server_virtualization,omitempty"`
 	Engine                      string         `json:"engine"`
 	Procs                       *float64       `json:"procs"`
 	Clients                     int            `json:"clients"`
@@ -58,12 +59,14 @@ func ptr(v float64) *float64 {
 func Summarize(in *Input) Summary {
 	run := in.Run
 	s := Summary{
-		RunID:       run.RunID,
-		StartedUTC:  run.StartedUTC,
-		Inventory:   run.Inventory,
-		Engine:      run.Engine,
-		Clients:     len(in.Clients),
-		rampEndUnix: math.NaN(), rampStartUnix: math.NaN(),
+		RunID:      run.RunID,
+		StartedUTC: run.StartedUTC,
+		Inventory:  run.Inventory,
+		// systemd-detect-virt's word for the server host, recorded by the lab's Collect phase.
+		ServerVirtualization: run.ServerMachine.Virtualization,
+		Engine:               run.Engine,
+		Clients:              len(in.Clients),
+		rampEndUnix:          math.NaN(), rampStartUnix: math.NaN(),
 		FailureReasons: []string{},
 	}
 	fail := func(format string, a ...any) { s.FailureReasons = append(s.FailureReasons, fmt.Sprintf(format, a...)) }
