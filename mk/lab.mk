@@ -8,11 +8,14 @@ LAB_VARS = $(call lab_var,CONNS,lab_conns) $(call lab_var,RATE,lab_rate) $(call 
 	$(call lab_var,HOLD_MIN,lab_hold_min) $(call lab_var,HOLD_MAX,lab_hold_max) $(call lab_var,SAMPLE,lab_sample) \
 	$(call lab_var,ENGINE,lab_engine) $(call lab_var,PUSH,lab_push) \
 	$(if $(RESULTS),-e 'lab_results=$(abspath $(RESULTS))')
+# run.json's "command": the make command that made the run (`$(call lab_command,lab)`), shown in results/README.md.
+lab_words = $(foreach v,COMETLAB_PROFILE CONNS RATE DURATION HOLD_MIN HOLD_MAX SAMPLE ENGINE PUSH,$(if $($(v)),$(v)=$($(v))))
+lab_command = -e '{"lab_command": "make $(1) $(strip $(lab_words))"}'
 LAB_PLAYBOOK = cd ansible && PATH=/usr/local/go/bin:$$PATH ansible-playbook
 
 .PHONY: lab lab-clean lint-lab test-lab test-lab-idempotence
 lab: deps
-	$(LAB_PLAYBOOK) -i ../inventory/$(INVENTORY).yml run.yml $(LAB_VARS) $(LAB_PLAYBOOK_FLAGS)
+	$(LAB_PLAYBOOK) -i ../inventory/$(INVENTORY).yml run.yml $(LAB_VARS) $(call lab_command,lab) $(LAB_PLAYBOOK_FLAGS)
 
 lab-clean:
 	$(LAB_PLAYBOOK) -i ../inventory/local.yml clean.yml

@@ -14,7 +14,7 @@ box-rebuild: deps-vagrant
 	vagrant/box/build.sh --force
 
 lab-vagrant: deps-vagrant
-	vagrant/lab.sh $(LAB_VARS) $(LAB_PLAYBOOK_FLAGS)
+	vagrant/lab.sh $(LAB_VARS) $(call lab_command,lab-vagrant) $(LAB_PLAYBOOK_FLAGS)
 
 # The smallest real VM lab, with assertions (ansible/tests/test_vagrant.sh).
 test-vagrant: deps-vagrant

@@ -88,8 +88,8 @@ func IndexMarkdown(rows []IndexRow) []byte {
 		w("No runs yet.\n")
 		return b.Bytes()
 	}
-	w("| date | inventory | engine | conns target | held | B/conn | ramp | passed | report |\n")
-	w("|---|---|---|---:|---:|---:|---:|---|---|\n")
+	w("| date | inventory | engine | conns target | held | B/conn | ramp | passed | report | command |\n")
+	w("|---|---|---|---:|---:|---:|---:|---|---|---|\n")
 	for _, r := range rows {
 		s := r.Summary
 		date := s.StartedUTC
@@ -104,9 +104,13 @@ func IndexMarkdown(rows []IndexRow) []byte {
 		if r.Report {
 			link = fmt.Sprintf("[%s](%s/report.md)", r.Dir, r.Dir)
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", cellText(date), cellText(orDash(s.Inventory)),
+		command := "—"
+		if s.Command != "" {
+			command = "`" + strings.ReplaceAll(s.Command, "`", "'") + "`"
+		}
+		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", cellText(date), cellText(orDash(s.Inventory)),
 			cellText(orDash(s.Engine)), thousands(s.ConnsTarget), thousands(s.ConnsPeakHeld),
-			optInt(s.ServerUserBytesPerConn), optFloat(s.RampSeconds, 1, " s"), passed, link)
+			optInt(s.ServerUserBytesPerConn), optFloat(s.RampSeconds, 1, " s"), passed, link, cellText(command))
 	}
 
 	netpoll, okN := bestRun(rows, "netpoll")

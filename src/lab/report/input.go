@@ -83,6 +83,7 @@ type Params struct {
 // Run is run.json as written by the lab. Every field is optional.
 type Run struct {
 	RunID       string `json:"run_id"`
+	Command     string `json:"command"` // the make command (or ansible-playbook) that made the run
 	Inventory   string `json:"inventory"`
 	Engine      string `json:"engine"`
 	ConnsTarget Num    `json:"conns_target"`

@@ -16,6 +16,7 @@ type Summary struct {
 	StartedUTC                  string         `json:"started_utc,omitempty"`
 	Inventory                   string         `json:"inventory"`
 	ServerVirtualization        string         `json:"server_virtualization,omitempty"`
+	Command                     string         `json:"command,omitempty"`
 	Engine                      string         `json:"engine"`
 	Procs                       *float64       `json:"procs"`
 	Clients                     int            `json:"clients"`
@@ -64,6 +65,7 @@ func Summarize(in *Input) Summary {
 		Inventory:  run.Inventory,
 		// systemd-detect-virt's word for the server host, recorded by the lab's Collect phase.
 		ServerVirtualization: run.ServerMachine.Virtualization,
+		Command:              run.Command,
 		Engine:               run.Engine,
 		Clients:              len(in.Clients),
 		rampEndUnix:          math.NaN(), rampStartUnix: math.NaN(),
