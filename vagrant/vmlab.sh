@@ -118,6 +118,7 @@ cmd_stop() {
     ip netns del "$ns"
   fi
   rm -rf "$state" "$sockdir"
+  rmdir --ignore-fail-on-non-empty "$(dirname "$state")" 2>/dev/null || true
   say "stopped: namespace $ns and $state removed"
 }
 

@@ -33,6 +33,9 @@ KEEP_VMS=1 make -s lab-vagrant CONNS=10800 DURATION=60s HOLD_MIN=5s HOLD_MAX=15s
   || { tail -n 40 "$results/plain.log"; fail "run 1 failed (log $results/plain.log)"; }
 running=$(vagrant/vmlab.sh exec virsh -q list --name | grep -c . || true)
 [ "$running" = 4 ] || fail "expected 4 running VMs after run 1, libvirt lists $running"
+# The processes of the VM lab (libvirtd, dnsmasq, the four QEMUs): none may outlive the teardown.
+vm_pids=$(ip netns pids "$ns")
+[ "$(echo "$vm_pids" | wc -w)" -ge 6 ] || fail "expected libvirtd, dnsmasq and 4 QEMUs in $ns, found pids: $vm_pids"
 run=$(find "$results/plain" -mindepth 1 -maxdepth 1 -type d -name '2*' | head -n 1)
 [ -n "$run" ] || fail "no run folder in $results/plain"
 python3 - "$run" ansible/roles/tune/defaults/main.yml <<'PY' || fail "run 1 results wrong"
@@ -82,10 +85,17 @@ PY
 step "run 1 passed ($(basename "$run"))"
 
 step "run 2: the same VMs, flood on client2 killed mid-run: must fail, collect, destroy everything"
+# Once flood runs on client2 (its pid file appears when the Run phase starts it), kill it.
 (
-  sleep 150
-  vagrant/vmlab.sh exec ssh -F vagrant/.vagrant/ssh-config -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-    client2 'sudo kill -9 $(cat /run/cometlab/client2/flood.pid)' >"$results/kill.log" 2>&1
+  for _ in $(seq 1 120); do
+    sleep 5
+    if vagrant/vmlab.sh exec ssh -F vagrant/.vagrant/ssh-config -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+      client2 'pid=$(cat /run/cometlab/client2/flood.pid 2>/dev/null) && sleep 10 && sudo kill -9 "$pid" && echo "killed flood $pid"' \
+      >>"$results/kill.log" 2>&1; then
+      exit 0
+    fi
+  done
+  exit 1
 ) &
 killer=$!
 if make -s lab-vagrant CONNS=10800 DURATION=240s HOLD_MIN=5s HOLD_MAX=15s PUSH= RESULTS="$results/killed" \
@@ -105,11 +115,12 @@ if ip netns list | grep -qw "^$ns"; then fail "namespace $ns left"; fi
 [ ! -e "/run/$ns" ] || fail "/run/$ns left"
 [ ! -e /var/lib/cometlab/vmlab ] || fail "/var/lib/cometlab/vmlab left"
 [ "$(ip -o link show | awk -F': ' '{print $2}' | sort)" = "$links_before" ] || fail "host interfaces changed: $(ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')"
-for exe in /proc/[0-9]*/exe; do
-  case "$(readlink "$exe" 2>/dev/null)" in
-    */qemu-system-x86_64 | */libvirtd | */dnsmasq) [ -n "$(ip netns identify "$(basename "$(dirname "$exe")")" 2>/dev/null)" ] || true
-      fail "$(readlink "$exe") (pid $(basename "$(dirname "$exe")")) still runs" ;;
-  esac
+for pid in $vm_pids; do
+  if kill -0 "$pid" 2>/dev/null; then
+    case "$(readlink "/proc/$pid/exe" 2>/dev/null)" in
+      */qemu-system-x86_64 | */libvirtd | */dnsmasq) fail "$(readlink "/proc/$pid/exe") (pid $pid) still runs" ;;
+    esac
+  fi
 done
 step "teardown complete: no VM, namespace, libvirtd, state or interface left"
 ok=1
