@@ -222,9 +222,8 @@ func (s *worker) handleSub(fd int, target []byte) {
 		}
 		since = n
 	}
-	if m, ok := s.store.Next(id, since); ok {
-		s.slot.Add(stats.PushDelivered, 1)
-		s.answer(fd, s.messageResp(&m, s.conns[fd].flags))
+	if m, gap, ok := s.store.Next(id, since); ok {
+		s.answer(fd, s.subAnswer(fd, &m, gap))
 		return
 	}
 	c := &s.conns[fd]

@@ -103,6 +103,7 @@ type worker struct {
 	rbuf  []byte
 	cbuf  []byte // control packets
 	wbuf  []byte // building message answers
+	gbuf  []byte // an answer with the X-Oldest-Seq header
 	msg   [4][]byte
 	msgOf uint64 // seq the msg variants were built for
 
