@@ -57,7 +57,7 @@ func (s *worker) onControl(ev netpoll.EpollEvent) {
 		return
 	}
 	for {
-		n, err := unix.Read(s.cfd, s.cbuf)
+		n, err := read(s.cfd, s.cbuf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -96,25 +96,20 @@ func (s *worker) onControl(ev netpoll.EpollEvent) {
 func (s *worker) push(cm *control.Message) uint64 {
 	m := pushstore.FromControl(cm)
 	s.store.Add(m)
-	var answered uint64
-	deliver := func(fd int) {
-		sub := s.subs[fd]
-		msg, gap, ok := s.store.Next([]byte(sub.id), sub.since)
-		if !ok {
-			return
-		}
-		answered++
-		s.answerHeld(fd, s.subAnswer(fd, &msg, gap))
-	}
+	// A held poll found nothing after its since, and the first message for it since then answers it: so the
+	// message for every held subscriber this one is for is m itself, with no gap; no store lookup per delivery.
 	if !m.Broadcast {
 		if fd, ok := s.byID[m.ID]; ok && s.conns[fd].state == stHeld && s.conns[fd].flags&fSub != 0 {
-			deliver(fd)
+			s.answerHeld(fd, s.subAnswer(fd, &m, pushstore.Gap{}))
+			return 1
 		}
-		return answered
+		return 0
 	}
+	var answered uint64
 	for fd := range s.conns {
 		if c := s.conns[fd]; c.state == stHeld && c.flags&fSub != 0 {
-			deliver(fd)
+			answered++
+			s.answerHeld(fd, s.subAnswer(fd, &m, pushstore.Gap{}))
 		}
 	}
 	return answered
