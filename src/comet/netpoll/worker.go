@@ -90,8 +90,8 @@ type worker struct {
 
 	spill map[int][]byte // unparsed input: partial head or pipelined requests
 	outq  map[int][]byte // unsent output
-	subs  map[int]string     // by fd: the id of the conn's last /sub poll (fSubEntry)
-	byID  map[string]int     // id -> fd of the most recent poll for it (last one wins)
+	subs  map[int]string // by fd: the id of the conn's last /sub poll (fSubEntry)
+	byID  map[string]int // id -> fd of the most recent poll for it (last one wins)
 
 	store *pushstore.Store
 	rng   *rand.Rand
