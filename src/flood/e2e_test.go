@@ -174,8 +174,7 @@ func TestEndToEndPushGaps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	srv := startHoldServer(t, time.Second, 100*time.Millisecond, 0)
-	srv.skip = 2
+	srv := startSkipServer(t, time.Second, 100*time.Millisecond, 0, 2)
 	code, stderr, lines := runFlood(t, 60*time.Second, "-target", srv.addr, "-conns", "10", "-procs", "1",
 		"-rate", "0", "-duration", "1s", "-push", "-ports", "32000-32999")
 	final := finalOf(t, lines)

@@ -27,12 +27,17 @@ type holdServer struct {
 }
 
 func startHoldServer(t *testing.T, hold, pushDelay, pubAge time.Duration) *holdServer {
+	return startSkipServer(t, hold, pushDelay, pubAge, 0)
+}
+
+// startSkipServer is startHoldServer whose re-polls skip seqs (see holdServer).
+func startSkipServer(t *testing.T, hold, pushDelay, pubAge time.Duration, skip uint64) *holdServer {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &holdServer{addr: ln.Addr().String(), hold: hold, pushDelay: pushDelay, pubAge: pubAge,
+	s := &holdServer{addr: ln.Addr().String(), hold: hold, pushDelay: pushDelay, pubAge: pubAge, skip: skip,
 		remotes: map[string]bool{}, maxSince: map[string]uint64{}}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(s.serve),
