@@ -7,12 +7,17 @@ CHURN_CONNS ?= 100000
 # One JSON line per run, next to the binaries (git-ignored).
 BENCH_JSON ?= bin/bench.jsonl
 
-.PHONY: bench-mem bench-churn bench-go
+.PHONY: bench-mem bench-churn bench-cpu bench-go
 bench-mem: build
 	bin/bench mem -conns $(BENCH_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)
 
 bench-churn: build
 	bin/bench churn -cycles $(CYCLES) -conns $(CHURN_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)
+
+# comet CPU per hold-cycle answer and per push delivery (µs, utime+stime of master and workers) at CPU_CONNS.
+CPU_CONNS ?= 100000
+bench-cpu: build
+	bin/bench cpu -conns $(CPU_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)
 
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem ./src/...

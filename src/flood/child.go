@@ -338,6 +338,13 @@ func (c *child) onResponse(fd int, resp httpwire.Response) {
 	} else {
 		c.rep.PushSeqsDropped++
 	}
+	if c.plan.Push && resp.OldestSeq != 0 {
+		// The server dropped seqs after our since before we came back: counted, never silent.
+		c.rep.PushGaps++
+		if since := c.lastSeq[s.conn]; resp.OldestSeq > since+1 {
+			c.rep.PushMissed += resp.OldestSeq - since - 1
+		}
+	}
 	if c.plan.Push && resp.Seq > c.lastSeq[s.conn] {
 		c.lastSeq[s.conn] = resp.Seq
 	}

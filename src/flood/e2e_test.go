@@ -168,6 +168,26 @@ func TestEndToEndNoServer(t *testing.T) {
 	}
 }
 
+// TestEndToEndPushGaps: every re-poll is told (X-Oldest-Seq) that the 2 seqs after its since were dropped;
+// flood counts each such answer and the seqs it skipped.
+func TestEndToEndPushGaps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	srv := startSkipServer(t, time.Second, 100*time.Millisecond, 0, 2)
+	code, stderr, lines := runFlood(t, 60*time.Second, "-target", srv.addr, "-conns", "10", "-procs", "1",
+		"-rate", "0", "-duration", "1s", "-push", "-ports", "32000-32999")
+	final := finalOf(t, lines)
+	if code != 0 {
+		t.Fatalf("exit %d, message %q, stderr:\n%s", code, final["message"], stderr)
+	}
+	recv, gaps, missed := final["push_received"].(float64), final["push_gaps"].(float64), final["push_missed"].(float64)
+	// Each connection's first answer (since 0) has no gap; every later one skipped 2 seqs.
+	if recv <= 10 || gaps != recv-10 || missed != 2*gaps {
+		t.Errorf("push_received %v push_gaps %v push_missed %v, want gaps = received-10 > 0 and missed = 2*gaps", recv, gaps, missed)
+	}
+}
+
 func TestEndToEndPush(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")

@@ -40,6 +40,8 @@ func (co *coordinator) aggregate() agg {
 		a.PortSkips += r.PortSkips
 		a.PushReceived += r.PushReceived
 		a.PushSeqsDropped += r.PushSeqsDropped
+		a.PushGaps += r.PushGaps
+		a.PushMissed += r.PushMissed
 		for k, v := range r.ConnectErrors {
 			a.ConnectErrors[k] += v
 		}
@@ -84,7 +86,7 @@ func (co *coordinator) lineFrom(a agg) schema.FloodLine {
 		ClosedByServer: a.ClosedByServer, PushReceived: a.PushReceived,
 		PushP50Ms: float64(a.push.Quantile(0.5)), PushP99Ms: float64(a.push.Quantile(0.99)), PushMaxMs: float64(a.push.Quantile(1)),
 		Procs: co.cfg.Procs, PeakEstablished: co.peak, Non200: a.Non200, ProtocolErrors: a.ProtocolErrors,
-		PortSkips: a.PortSkips, PSSBytes: co.pss,
+		PortSkips: a.PortSkips, PSSBytes: co.pss, PushGaps: a.PushGaps, PushMissed: a.PushMissed,
 	}
 	if a.HoldCount > 0 {
 		l.HoldMinS = float64(a.HoldMinMs) / 1000
@@ -165,6 +167,9 @@ func (co *coordinator) progress(mode string, l schema.FloodLine) {
 	}
 	if l.PushReceived > 0 {
 		text += fmt.Sprintf(" push %d p50 %gms p99 %gms", l.PushReceived, l.PushP50Ms, l.PushP99Ms)
+	}
+	if l.PushGaps > 0 {
+		text += fmt.Sprintf(" gaps %d (%d seqs dropped by the server)", l.PushGaps, l.PushMissed)
 	}
 	switch mode {
 	case "on":

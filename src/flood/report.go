@@ -35,6 +35,8 @@ type ChildReport struct {
 	MinAnswers      uint64            `json:"min_answers,omitempty"`    // final report only
 	AnsweredConns   int               `json:"answered_conns,omitempty"` // final report only: conns MinAnswers covers
 	PushSeqsDropped uint64            `json:"push_seqs_dropped,omitempty"`
+	PushGaps        uint64            `json:"push_gaps,omitempty"`   // answers with X-Oldest-Seq: the server dropped seqs after since
+	PushMissed      uint64            `json:"push_missed,omitempty"` // the seqs those answers skipped
 }
 
 // errnoName names a connect error for counting: the errno constant name (ECONNREFUSED), else "other".

@@ -10,12 +10,15 @@ import (
 )
 
 // holdServer is the in-test long-poll server: every GET is held for hold, then answered 200 "ok\n";
-// /sub?id=&since= is held for pushDelay and answered with X-Seq = since+1 and an X-Pub-Time pubAge in the past.
+// /sub?id=&since= is held for pushDelay and answered with X-Seq = since+1 and an X-Pub-Time pubAge in the past;
+// with skip > 0 a re-poll (since > 0) is answered with X-Seq = since+1+skip and X-Oldest-Seq naming it, as comet
+// answers a subscriber whose since is older than its ring.
 type holdServer struct {
 	addr      string
 	hold      time.Duration
 	pushDelay time.Duration
 	pubAge    time.Duration
+	skip      uint64
 
 	mu       sync.Mutex
 	remotes  map[string]bool   // every accepted connection's remote address
@@ -24,12 +27,17 @@ type holdServer struct {
 }
 
 func startHoldServer(t *testing.T, hold, pushDelay, pubAge time.Duration) *holdServer {
+	return startSkipServer(t, hold, pushDelay, pubAge, 0)
+}
+
+// startSkipServer is startHoldServer whose re-polls skip seqs (see holdServer).
+func startSkipServer(t *testing.T, hold, pushDelay, pubAge time.Duration, skip uint64) *holdServer {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &holdServer{addr: ln.Addr().String(), hold: hold, pushDelay: pushDelay, pubAge: pubAge,
+	s := &holdServer{addr: ln.Addr().String(), hold: hold, pushDelay: pushDelay, pubAge: pubAge, skip: skip,
 		remotes: map[string]bool{}, maxSince: map[string]uint64{}}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(s.serve),
@@ -66,7 +74,12 @@ func (s *holdServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.maxSince[id] = max(s.maxSince[id], since)
 	s.mu.Unlock()
 	time.Sleep(s.pushDelay)
-	w.Header().Set("X-Seq", strconv.FormatUint(since+1, 10))
+	seq := since + 1
+	if since > 0 && s.skip > 0 {
+		seq += s.skip
+		w.Header().Set("X-Oldest-Seq", strconv.FormatUint(seq, 10))
+	}
+	w.Header().Set("X-Seq", strconv.FormatUint(seq, 10))
 	w.Header().Set("X-Pub-Time", strconv.FormatInt(time.Now().Add(-s.pubAge).UnixNano(), 10))
 	w.Header().Set("X-Kind", "pub")
 	w.Header().Set("Content-Length", "1")

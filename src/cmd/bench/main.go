@@ -20,6 +20,7 @@ import (
 
 const usage = `usage: bench mem   [-conns N] [-engine netpoll|goroutine] [-procs auto|N] [-json FILE] [flags]
        bench churn [-cycles 10] [-conns N] [-engine ...] [-procs auto|N] [-json FILE] [flags]
+       bench cpu   [-conns N] [-window 20s] [-broadcasts 5] [-engine ...] [-procs auto|N] [-json FILE] [flags]
 run "bench mem -h" for the flags`
 
 func main() {
@@ -40,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runMem(ctx, args[1:], stdout, stderr)
 	case "churn":
 		err = runChurn(ctx, args[1:], stdout, stderr)
+	case "cpu":
+		err = runCPU(ctx, args[1:], stdout, stderr)
 	default:
 		err = usageError{fmt.Errorf("unknown command %q\n%s", args[0], usage)}
 	}
@@ -105,6 +108,34 @@ func runMem(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	bench.PrintMem(stdout, res)
+	if *jsonPath != "" {
+		if jerr := bench.AppendJSON(*jsonPath, res); jerr != nil {
+			return errors.Join(err, jerr)
+		}
+	}
+	return err
+}
+
+func runCPU(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench cpu", flag.ContinueOnError)
+	o, jsonPath, parse := common(fs, 100000, stderr)
+	var co bench.CPUOptions
+	fs.DurationVar(&co.Window, "window", 20*time.Second, "how long hold-cycle answers are measured")
+	holds := fs.String("hold-args", "-hold-min 5s -hold-max 15s", "comet hold flags of the answer phase")
+	fs.IntVar(&co.Broadcasts, "broadcasts", 5, "broadcasts of the delivery phase, each waited for")
+	fs.DurationVar(&co.PushLimit, "push-limit", 2*time.Minute, "longest wait for one broadcast's deliveries and re-polls")
+	if err := parse(args); err != nil {
+		return err
+	}
+	co.HoldArgs = strings.Fields(*holds)
+	if co.Window <= 0 || co.Broadcasts < 1 || co.PushLimit <= 0 {
+		return usageError{errors.New("-window and -push-limit must be > 0, -broadcasts >= 1")}
+	}
+	res, err := bench.CPU(ctx, *o, co)
+	if res.Answers == 0 && res.Deliveries == 0 {
+		return err
+	}
+	bench.PrintCPU(stdout, res)
 	if *jsonPath != "" {
 		if jerr := bench.AppendJSON(*jsonPath, res); jerr != nil {
 			return errors.Join(err, jerr)

@@ -45,6 +45,8 @@ func fixture(t *testing.T, token string) (*Admin, *[]published) {
 		s.Set(stats.IdleTimeouts, v.idle)
 		s.Set(stats.HeartbeatUnix, v.hb)
 		s.Set(stats.PushDelivered, uint64(10*(i+1)))
+		s.Set(stats.PushGaps, uint64(i+1))
+		s.Set(stats.PushMissed, uint64(100*(i+1)))
 	}
 	var pubs []published
 	a := New(Options{
@@ -158,6 +160,8 @@ func TestStatsJSON(t *testing.T) {
 		{"push.published", st.Push.Published, 5},
 		{"push.broadcasts", st.Push.Broadcasts, 6},
 		{"push.delivered", st.Push.Delivered, 30},
+		{"push.gaps", st.Push.Gaps, 3},
+		{"push.missed", st.Push.Missed, 300},
 		{"workers[0].pid", uint64(st.Workers[0].PID), 101},
 		{"workers[0].pss_bytes", st.Workers[0].PSSBytes, 101_000},
 		{"workers[1].conns", st.Workers[1].Conns, 80},
@@ -222,6 +226,8 @@ func TestMetricsParse(t *testing.T) {
 		{"comet_errors_total", "kind=400", 5},
 		{"comet_restarts_total", "", 2},
 		{"comet_pss_bytes", "", 303_000},
+		{"comet_push_gaps_total", "", 3},
+		{"comet_push_missed_total", "", 300},
 		{"comet_worker_conns", "worker=1", 80},
 		{"comet_worker_pss_bytes", "worker=0", 101_000},
 		{"comet_worker_heartbeat_age_seconds", "worker=1", -1},

@@ -51,6 +51,8 @@ func (a *Admin) Snapshot() schema.Stats {
 		st.PSSBytes += ws.PSSBytes
 		st.RSSBytes += ws.RSSBytes
 		st.Push.Delivered += slot.Get(stats.PushDelivered)
+		st.Push.Gaps += slot.Get(stats.PushGaps)
+		st.Push.Missed += slot.Get(stats.PushMissed)
 		st.Workers = append(st.Workers, ws)
 	}
 	return st
@@ -102,6 +104,8 @@ func (a *Admin) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	scalar("comet_push_published_total", "counter", "Messages published to one subscriber id.", st.Push.Published)
 	scalar("comet_push_broadcasts_total", "counter", "Messages broadcast to every subscriber.", st.Push.Broadcasts)
 	scalar("comet_push_delivered_total", "counter", "Messages delivered to subscribers.", st.Push.Delivered)
+	scalar("comet_push_gaps_total", "counter", "Answers telling a subscriber that messages after its since were dropped (X-Oldest-Seq).", st.Push.Gaps)
+	scalar("comet_push_missed_total", "counter", "Seqs dropped from the ring before a re-polling subscriber saw them.", st.Push.Missed)
 
 	perWorker := []struct {
 		name, typ, help string

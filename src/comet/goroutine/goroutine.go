@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/comet-lab/comet-lab/src/lib/httpwire"
 	"log"
 	"net"
 	"net/http"
@@ -195,8 +196,13 @@ func (e *engine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		id := q.Get("id")
 		e.mu.Lock()
-		if m, ok := e.store.Next([]byte(id), since); ok {
+		if m, gap, ok := e.store.Next([]byte(id), since); ok {
 			e.mu.Unlock()
+			if gap.Oldest != 0 {
+				rw.Header().Set(httpwire.OldestSeqHeader, strconv.FormatUint(gap.Oldest, 10))
+				e.slot.Add(stats.PushGaps, 1)
+				e.slot.Add(stats.PushMissed, int64(gap.Missed))
+			}
 			e.answerMessage(rw, m)
 			return
 		}

@@ -81,6 +81,7 @@ func (s *worker) close(fd int) {
 	if c.flags&fOut != 0 {
 		delete(s.outq, fd)
 	}
+	s.forgetSub(fd)
 	*c = conn{}
 	s.loop.Del(fd)
 	unix.Close(fd)

@@ -3,6 +3,7 @@
 package netpoll
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/comet-lab/comet-lab/src/comet/control"
@@ -31,12 +32,32 @@ func (s *worker) messageResp(m *pushstore.Message, flags uint8) []byte {
 	return s.msg[b2i(flags&fKeep != 0)|b2i(flags&fHeadOnly != 0)<<1]
 }
 
+// subAnswer counts a delivery to subscriber fd and returns the answer carrying m; when messages after the
+// subscriber's since were dropped (gap), the answer names the oldest seq still held and the drop is counted.
+// The gap variant is spliced into a reused buffer: no allocation per answer.
+func (s *worker) subAnswer(fd int, m *pushstore.Message, gap pushstore.Gap) []byte {
+	s.slot.Add(stats.PushDelivered, 1)
+	resp := s.messageResp(m, s.conns[fd].flags)
+	if gap.Oldest == 0 {
+		return resp
+	}
+	s.slot.Add(stats.PushGaps, 1)
+	s.slot.Add(stats.PushMissed, int64(gap.Missed))
+	line := bytes.IndexByte(resp, '\n') + 1 // after the status line
+	b := append(s.gbuf[:0], resp[:line]...)
+	b = append(b, httpwire.OldestSeqHeader+": "...)
+	b = strconv.AppendUint(b, gap.Oldest, 10)
+	b = append(b, "\r\n"...)
+	s.gbuf = append(b, resp[line:]...)
+	return s.gbuf
+}
+
 func (s *worker) onControl(ev netpoll.EpollEvent) {
 	if ev&netloop.Closed != 0 || s.cfd < 0 {
 		return
 	}
 	for {
-		n, err := unix.Read(s.cfd, s.cbuf)
+		n, err := read(s.cfd, s.cbuf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -75,27 +96,20 @@ func (s *worker) onControl(ev netpoll.EpollEvent) {
 func (s *worker) push(cm *control.Message) uint64 {
 	m := pushstore.FromControl(cm)
 	s.store.Add(m)
-	var answered uint64
-	deliver := func(fd int) {
-		sub := s.subs[fd]
-		msg, ok := s.store.Next([]byte(sub.id), sub.since)
-		if !ok {
-			return
-		}
-		resp := s.messageResp(&msg, s.conns[fd].flags)
-		answered++
-		s.slot.Add(stats.PushDelivered, 1)
-		s.answerHeld(fd, resp)
-	}
+	// A held poll found nothing after its since, and the first message for it since then answers it: so the
+	// message for every held subscriber this one is for is m itself, with no gap; no store lookup per delivery.
 	if !m.Broadcast {
 		if fd, ok := s.byID[m.ID]; ok && s.conns[fd].state == stHeld && s.conns[fd].flags&fSub != 0 {
-			deliver(fd)
+			s.answerHeld(fd, s.subAnswer(fd, &m, pushstore.Gap{}))
+			return 1
 		}
-		return answered
+		return 0
 	}
+	var answered uint64
 	for fd := range s.conns {
 		if c := s.conns[fd]; c.state == stHeld && c.flags&fSub != 0 {
-			deliver(fd)
+			answered++
+			s.answerHeld(fd, s.subAnswer(fd, &m, pushstore.Gap{}))
 		}
 	}
 	return answered

@@ -185,3 +185,72 @@ func TestDrain(t *testing.T) {
 		})
 	}
 }
+
+// TestSubEntryFollowsTheLastPoll: a conn's subscriber entry outlives its poll (no allocation on the next one), so
+// routing must follow the id of the conn's latest poll and the latest conn polling an id.
+func TestSubEntryFollowsTheLastPoll(t *testing.T) {
+	tests := []struct {
+		name   string
+		polls  []string // ids polled one after the other on one conn (each but the last answered by a publish)
+		pubTo  string
+		wantOK bool
+	}{
+		{"same id again", []string{"a", "a"}, "a", true},
+		{"switched id: the old one no longer routes here", []string{"a", "b"}, "a", false},
+		{"switched id: the new one does", []string{"a", "b"}, "b", true},
+		{"switched back", []string{"a", "b", "a"}, "a", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.HoldMin, cfg.HoldMax = time.Minute, time.Minute
+			tw := startWorker(t, cfg)
+			c := dial(t, tw.port)
+			seq := uint64(0)
+			for i, id := range tc.polls {
+				c.write(t, subReq(id, seq))
+				tw.waitCounter(t, stats.Held, 1)
+				if i == len(tc.polls)-1 {
+					break
+				}
+				seq++
+				tw.send(t, control.Message{Kind: control.Publish, Seq: seq, PubNanos: int64(seq) * 1000, ID: []byte(id), Body: []byte("m")})
+				checkMessage(t, c.response(t, 3*time.Second, false), seq, "pub", "m")
+			}
+			seq++
+			ack := tw.send(t, control.Message{Kind: control.Publish, Seq: seq, PubNanos: int64(seq) * 1000, ID: []byte(tc.pubTo), Body: []byte("x")})
+			if got := ack.Answered == 1; got != tc.wantOK {
+				t.Fatalf("publish to %q answered %d, want delivered=%v", tc.pubTo, ack.Answered, tc.wantOK)
+			}
+			if tc.wantOK {
+				checkMessage(t, c.response(t, 3*time.Second, false), seq, "pub", "x")
+			}
+		})
+	}
+}
+
+// TestLatestConnPollingAnIDWins: two conns poll one id; the later gets the id's publish, and once it closes the
+// id routes nowhere (the earlier conn is still held until its timer or a broadcast).
+func TestLatestConnPollingAnIDWins(t *testing.T) {
+	cfg := testConfig()
+	cfg.HoldMin, cfg.HoldMax = time.Minute, time.Minute
+	tw := startWorker(t, cfg)
+	first, second := dial(t, tw.port), dial(t, tw.port)
+	first.write(t, subReq("dup", 0))
+	tw.waitCounter(t, stats.Held, 1)
+	second.write(t, subReq("dup", 0))
+	tw.waitCounter(t, stats.Held, 2)
+	if ack := tw.send(t, control.Message{Kind: control.Publish, Seq: 1, PubNanos: 1000, ID: []byte("dup"), Body: []byte("m")}); ack.Answered != 1 {
+		t.Fatalf("publish answered %d, want 1", ack.Answered)
+	}
+	checkMessage(t, second.response(t, 3*time.Second, false), 1, "pub", "m")
+	second.Close()
+	tw.waitCounter(t, stats.Conns, 1)
+	if ack := tw.send(t, control.Message{Kind: control.Publish, Seq: 2, PubNanos: 2000, ID: []byte("dup"), Body: []byte("n")}); ack.Answered != 0 {
+		t.Fatalf("publish after the latest poller closed answered %d, want 0", ack.Answered)
+	}
+	if ack := tw.send(t, control.Message{Kind: control.Broadcast, Seq: 3, PubNanos: 3000, Body: []byte("all")}); ack.Answered != 1 {
+		t.Fatalf("broadcast answered %d, want 1 (the earlier poller)", ack.Answered)
+	}
+	checkMessage(t, first.response(t, 3*time.Second, false), 3, "broadcast", "all")
+}

@@ -35,7 +35,7 @@ func (s *worker) onConn(fd int, ev netpoll.EpollEvent) {
 // saved; unless the event reported a hang-up or error (toEOF): then reading goes on to see EOF or the error.
 func (s *worker) readAll(fd int, toEOF bool) {
 	for s.conns[fd].state != stFree {
-		n, err := unix.Read(fd, s.rbuf)
+		n, err := read(fd, s.rbuf)
 		if err != nil {
 			switch err {
 			case unix.EINTR:
@@ -222,17 +222,29 @@ func (s *worker) handleSub(fd int, target []byte) {
 		}
 		since = n
 	}
-	if m, ok := s.store.Next(id, since); ok {
-		s.slot.Add(stats.PushDelivered, 1)
-		s.answer(fd, s.messageResp(&m, s.conns[fd].flags))
+	if m, gap, ok := s.store.Next(id, since); ok {
+		s.answer(fd, s.subAnswer(fd, &m, gap))
 		return
 	}
 	c := &s.conns[fd]
 	c.state = stHeld
 	c.flags |= fSub
-	sub := subscriber{id: string(id), since: since}
-	s.subs[fd] = sub
-	s.byID[sub.id] = fd
+	// Held: nothing after since is stored for it, so the next message for it is the one to deliver (push).
+	if c.flags&fSubEntry != 0 {
+		if old := s.subs[fd]; old == string(id) { // no allocation: the id this conn polled before
+			if s.byID[old] != fd {
+				s.byID[old] = fd // another conn polled this id meanwhile: the latest poll wins
+			}
+		} else {
+			s.forgetSub(fd)
+		}
+	}
+	if c.flags&fSubEntry == 0 {
+		sid := string(id)
+		s.subs[fd] = sid
+		s.byID[sid] = fd
+		c.flags |= fSubEntry
+	}
 	s.slot.Add(stats.Held, 1)
 	hold := s.cfg.DrawHold(s.rng)
 	s.wheel.ScheduleAt(fd, time.Now().Add(max(hold, s.cfg.Tick)))

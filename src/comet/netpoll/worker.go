@@ -65,17 +65,12 @@ const (
 	fSub                        // the held request is a /sub poll (entry in subs)
 	fSpill                      // entry in spill
 	fOut                        // entry in outq, Out enabled
+	fSubEntry                   // entries in subs and byID (kept between this conn's polls)
 )
 
 type conn struct {
 	state uint8
 	flags uint8
-}
-
-// subscriber is a held /sub poll.
-type subscriber struct {
-	id    string
-	since uint64
 }
 
 type worker struct {
@@ -95,14 +90,15 @@ type worker struct {
 
 	spill map[int][]byte // unparsed input: partial head or pipelined requests
 	outq  map[int][]byte // unsent output
-	subs  map[int]subscriber
-	byID  map[string]int // id -> fd of the most recent held poll for it (last one wins)
+	subs  map[int]string // by fd: the id of the conn's last /sub poll (fSubEntry)
+	byID  map[string]int // id -> fd of the most recent poll for it (last one wins)
 
 	store *pushstore.Store
 	rng   *rand.Rand
 	rbuf  []byte
 	cbuf  []byte // control packets
 	wbuf  []byte // building message answers
+	gbuf  []byte // an answer with the X-Oldest-Seq header
 	msg   [4][]byte
 	msgOf uint64 // seq the msg variants were built for
 
@@ -187,7 +183,7 @@ func RunWorker(cfg cometcfg.Config, w cometcfg.Worker) error {
 	}
 	s := &worker{
 		cfg: cfg, slot: w.Slot, log: log, lfd: w.ListenFD, cfd: w.ControlFD,
-		spill: map[int][]byte{}, outq: map[int][]byte{}, subs: map[int]subscriber{}, byID: map[string]int{},
+		spill: map[int][]byte{}, outq: map[int][]byte{}, subs: map[int]string{}, byID: map[string]int{},
 		store:   pushstore.New(cfg.Keep),
 		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())<<16|uint64(w.Index))),
 		rbuf:    make([]byte, ReadBufSize),

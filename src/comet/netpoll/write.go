@@ -3,12 +3,15 @@
 package netpoll
 
 import (
+	"unsafe"
+
 	"github.com/comet-lab/comet-lab/src/comet/stats"
 	"github.com/comet-lab/comet-lab/src/lib/netloop"
 	"golang.org/x/sys/unix"
 )
 
-// unhold takes fd out of the held state (gauges, subscriber maps).
+// unhold takes fd out of the held state. A subscriber's entries stay until the conn closes or polls another
+// id: its next poll, normally for the same id, then costs no allocation and no map insert.
 func (s *worker) unhold(fd int) {
 	c := &s.conns[fd]
 	if c.state != stHeld {
@@ -17,14 +20,21 @@ func (s *worker) unhold(fd int) {
 	c.state = stIdle
 	s.slot.Add(stats.Held, -1)
 	s.wheel.Cancel(fd)
-	if c.flags&fSub != 0 {
-		sub := s.subs[fd]
-		delete(s.subs, fd)
-		if s.byID[sub.id] == fd {
-			delete(s.byID, sub.id)
-		}
-		c.flags &^= fSub
+	c.flags &^= fSub
+}
+
+// forgetSub drops fd's subscriber entries (fSubEntry).
+func (s *worker) forgetSub(fd int) {
+	c := &s.conns[fd]
+	if c.flags&fSubEntry == 0 {
+		return
 	}
+	id := s.subs[fd]
+	delete(s.subs, fd)
+	if s.byID[id] == fd {
+		delete(s.byID, id)
+	}
+	c.flags &^= fSubEntry
 }
 
 // answer sends the answer of the current request; the conn is left waiting for its next request unless the
@@ -99,17 +109,32 @@ func (s *worker) writeOrClose(fd int, b []byte) (n int, ok bool) {
 	return n, true
 }
 
+// write is write(2) on a non-blocking fd. It never blocks, so it goes without the runtime's syscall bookkeeping
+// (entersyscall/exitsyscall): that is cheaper per call, and sysmon never sees the P in a syscall and hands it to
+// another thread (futex wake-ups and thread switches that cost as much as the write itself).
 func write(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
 	for {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
+		r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		if e == unix.EINTR {
 			continue
 		}
-		if n < 0 {
-			n = 0
+		if e != 0 {
+			return 0, e
 		}
-		return n, err
+		return int(r), nil
 	}
+}
+
+// read is read(2) on a non-blocking fd, raw for the same reasons as write.
+func read(fd int, b []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
 }
 
 // flush writes queued output; false if fd was closed.

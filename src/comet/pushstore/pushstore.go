@@ -31,8 +31,9 @@ func FromControl(cm *control.Message) Message {
 
 // idQueue is one id's recent messages, oldest first, plus its place in the eviction order.
 type idQueue struct {
-	msgs []Message
-	elem *list.Element // Value is the id string
+	msgs    []Message
+	elem    *list.Element // Value is the id string
+	evicted uint64        // highest seq pushed out of msgs (0: none)
 }
 
 // Store is not goroutine-safe: a worker's event loop owns one.
@@ -45,6 +46,16 @@ type Store struct {
 	ids     map[string]*idQueue
 	byAge   *list.List // ids, least recently published first
 	lastSeq uint64
+	evicted uint64 // highest broadcast seq pushed out of ring (0: none)
+}
+
+// Gap tells a subscriber that messages after its since were dropped before it came back: Oldest is the seq of the
+// message it gets (the oldest still held after since), Missed how many seqs lie between since and Oldest. Seqs are
+// issued one per message by the master, so for broadcasts Missed is exact; for a publish to an id it also counts
+// the other ids' messages in between (an upper bound).
+type Gap struct {
+	Oldest uint64
+	Missed uint64
 }
 
 // New returns a store keeping keep broadcasts, keep messages per id and keep*1024 ids; keep below 1 becomes 1.
@@ -75,6 +86,7 @@ func (s *Store) Add(m Message) {
 			s.ring[(s.start+s.n)%s.keep] = m
 			s.n++
 		} else {
+			s.evicted = s.ring[s.start].Seq
 			s.ring[s.start] = m
 			s.start = (s.start + 1) % s.keep
 		}
@@ -93,16 +105,21 @@ func (s *Store) Add(m Message) {
 		s.byAge.MoveToBack(q.elem)
 	}
 	if len(q.msgs) >= s.keep {
+		q.evicted = q.msgs[0].Seq
 		copy(q.msgs, q.msgs[1:])
 		q.msgs = q.msgs[:len(q.msgs)-1]
 	}
 	q.msgs = append(q.msgs, m)
 }
 
-// Next returns the oldest kept message with Seq > since that is for id or a broadcast.
-func (s *Store) Next(id []byte, since uint64) (Message, bool) {
+// Next returns the oldest kept message with Seq > since that is for id or a broadcast, and the gap when a message
+// after since (for id or a broadcast) was dropped to make room: a subscriber re-polling with since catches up
+// oldest first while the store still holds what it has not seen, and is told when it does not. since 0 is a new
+// subscriber that is owed nothing older than what is held: it never has a gap.
+func (s *Store) Next(id []byte, since uint64) (Message, Gap, bool) {
 	var best Message
 	found := false
+	dropped := s.evicted
 	for i := 0; i < s.n; i++ {
 		m := &s.ring[(s.start+i)%s.keep]
 		if m.Seq > since {
@@ -111,6 +128,7 @@ func (s *Store) Next(id []byte, since uint64) (Message, bool) {
 		}
 	}
 	if q, ok := s.ids[string(id)]; ok {
+		dropped = max(dropped, q.evicted)
 		for i := range q.msgs {
 			m := &q.msgs[i]
 			if m.Seq > since {
@@ -121,7 +139,10 @@ func (s *Store) Next(id []byte, since uint64) (Message, bool) {
 			}
 		}
 	}
-	return best, found
+	if !found || since == 0 || dropped <= since {
+		return best, Gap{}, found
+	}
+	return best, Gap{Oldest: best.Seq, Missed: best.Seq - since - 1}, true
 }
 
 // LastSeq is the highest seq added (0 when empty).

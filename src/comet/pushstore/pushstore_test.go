@@ -44,7 +44,7 @@ func TestNext(t *testing.T) {
 			for _, m := range tc.adds {
 				s.Add(m)
 			}
-			m, ok := s.Next([]byte(tc.id), tc.since)
+			m, _, ok := s.Next([]byte(tc.id), tc.since)
 			if tc.wantSeq == 0 {
 				if ok {
 					t.Fatalf("Next = seq %d, want nothing", m.Seq)
@@ -80,7 +80,7 @@ func TestPagingReturnsEveryKeptMessageInOrder(t *testing.T) {
 	var got []uint64
 	since := uint64(0)
 	for {
-		m, ok := s.Next([]byte("me"), since)
+		m, _, ok := s.Next([]byte("me"), since)
 		if !ok {
 			break
 		}
@@ -95,12 +95,58 @@ func TestPagingReturnsEveryKeptMessageInOrder(t *testing.T) {
 	}
 }
 
+func TestNextGap(t *testing.T) {
+	bcs := func(from, to uint64) []Message {
+		var ms []Message
+		for seq := from; seq <= to; seq++ {
+			ms = append(ms, bc(seq))
+		}
+		return ms
+	}
+	tests := []struct {
+		name    string
+		keep    int
+		adds    []Message
+		id      string
+		since   uint64
+		wantSeq uint64
+		want    Gap
+	}{
+		{"nothing dropped", 4, bcs(1, 4), "x", 1, 2, Gap{}},
+		{"ring overran since", 4, bcs(1, 9), "x", 2, 6, Gap{Oldest: 6, Missed: 3}},
+		{"since just before the oldest held", 4, bcs(1, 9), "x", 5, 6, Gap{}},
+		{"since is the last dropped", 4, bcs(1, 9), "x", 4, 6, Gap{Oldest: 6, Missed: 1}},
+		{"new subscriber is owed nothing older", 4, bcs(1, 9), "x", 0, 6, Gap{}},
+		{"caught up: nothing to answer", 4, bcs(1, 9), "x", 9, 0, Gap{}},
+		{"per-id queue overran since", 2, []Message{pub(1, "a"), pub(2, "a"), pub(3, "a"), pub(4, "a")}, "a", 1, 3, Gap{Oldest: 3, Missed: 1}},
+		{"other id's drop is not this id's gap", 1, []Message{pub(1, "b"), pub(2, "b"), pub(3, "a")}, "a", 2, 3, Gap{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(tc.keep)
+			for _, m := range tc.adds {
+				s.Add(m)
+			}
+			m, gap, ok := s.Next([]byte(tc.id), tc.since)
+			if tc.wantSeq == 0 {
+				if ok || gap != (Gap{}) {
+					t.Fatalf("Next = (%d, %+v, %v), want nothing", m.Seq, gap, ok)
+				}
+				return
+			}
+			if !ok || m.Seq != tc.wantSeq || gap != tc.want {
+				t.Fatalf("Next since %d = (%d, %+v, %v), want seq %d gap %+v", tc.since, m.Seq, gap, ok, tc.wantSeq, tc.want)
+			}
+		})
+	}
+}
+
 func TestBodyIsCopied(t *testing.T) {
 	s := New(1)
 	buf := []byte("hello")
 	s.Add(Message{Seq: 1, ID: "a", Body: buf})
 	copy(buf, "XXXXX")
-	m, _ := s.Next([]byte("a"), 0)
+	m, _, _ := s.Next([]byte("a"), 0)
 	if string(m.Body) != "hello" {
 		t.Fatalf("body %q changed with the caller's buffer", m.Body)
 	}
@@ -134,11 +180,11 @@ func TestIDEviction(t *testing.T) {
 			if s.IDs() != keep*1024 {
 				t.Fatalf("IDs = %d, want bound %d", s.IDs(), keep*1024)
 			}
-			if _, ok := s.Next([]byte(tc.evicted), 0); ok {
+			if _, _, ok := s.Next([]byte(tc.evicted), 0); ok {
 				t.Fatalf("%s still has messages after eviction", tc.evicted)
 			}
 			for _, id := range []string{tc.kept, "new"} {
-				if _, ok := s.Next([]byte(id), 0); !ok {
+				if _, _, ok := s.Next([]byte(id), 0); !ok {
 					t.Fatalf("%s lost its messages", id)
 				}
 			}

@@ -42,6 +42,8 @@ const (
 	StartedUnix
 	Heads
 	Goroutines // runtime.NumGoroutine(), stamped with the heartbeat
+	PushGaps   // answers telling a subscriber that messages after its since were dropped (X-Oldest-Seq)
+	PushMissed // seqs those answers skipped: what the store dropped before its subscribers saw it
 	numCounters
 )
 
@@ -55,7 +57,7 @@ var Names = [...]string{
 	Err413: "err_413", Err431: "err_431", Err503: "err_503", IdleTimeouts: "idle_timeouts",
 	EmfilePauses: "emfile_pauses", Resets: "resets", SlowCloses: "slow_closes", PipelineCloses: "pipeline_closes",
 	PushDelivered: "push_delivered", HeartbeatUnix: "heartbeat_unix", StartedUnix: "started_unix", Heads: "heads",
-	Goroutines: "goroutines",
+	Goroutines: "goroutines", PushGaps: "push_gaps", PushMissed: "push_missed",
 }
 
 // ErrorCounters are the counters reported under "errors" in /stats, with their kind names.

@@ -244,16 +244,16 @@ func (c *comet) waitConns(ctx context.Context, o *Options, want uint64, flood *p
 // pids is comet's master and workers, as the process tree shows them.
 func (c *comet) pids() ([]int, error) { return procTree("/proc", c.pid()) }
 
-// startFlood opens o.Conns connections to c and keeps them until stopped.
-func startFlood(o *Options, c *comet, dir, tag string) (*process, error) {
+// startFlood opens o.Conns connections to c and keeps them until stopped; extra are more flood flags (-push).
+func startFlood(o *Options, c *comet, dir, tag string, extra ...string) (*process, error) {
 	src, err := SourcesFor(o.Conns)
 	if err != nil {
 		return nil, err
 	}
-	return start("flood", filepath.Join(dir, "flood"+tag+".log"), o.Flood,
-		"-target", c.listen, "-src", src, "-conns", strconv.Itoa(o.Conns), "-rate", "0", "-duration", "0",
+	args := append([]string{"-target", c.listen, "-src", src, "-conns", strconv.Itoa(o.Conns), "-rate", "0", "-duration", "0",
 		"-ramp-timeout", o.RampLimit.String(),
-		"-progress", "off", "-out", filepath.Join(dir, "flood"+tag+".jsonl"))
+		"-progress", "off", "-out", filepath.Join(dir, "flood"+tag+".jsonl")}, extra...)
+	return start("flood", filepath.Join(dir, "flood"+tag+".log"), o.Flood, args...)
 }
 
 // errJoin keeps the first error and adds cleanup errors after it.

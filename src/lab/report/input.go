@@ -191,6 +191,7 @@ type Input struct {
 	Monitor    []schema.MonitorRow
 	Clients    []Client
 	Stats      *schema.Stats // nil when server/stats.json is missing
+	StatsEnd   *schema.Stats // server/stats_end.json (after the run, push counters final); nil when absent
 	Broadcasts []Broadcast
 	HaveBcast  bool // server/broadcasts.jsonl exists
 	NICs       []NICTable
@@ -225,6 +226,14 @@ func Load(dir string) (*Input, error) {
 	case errors.Is(err, ErrMissing):
 		in.Missing = append(in.Missing, "server/stats.json")
 	default:
+		return nil, err
+	}
+
+	var end schema.Stats
+	switch err := readJSON(filepath.Join(dir, "server", "stats_end.json"), &end); {
+	case err == nil:
+		in.StatsEnd = &end
+	case !errors.Is(err, ErrMissing):
 		return nil, err
 	}
 

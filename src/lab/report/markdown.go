@@ -75,11 +75,15 @@ func Markdown(in *Input, s Summary, charts []string) []byte {
 	w("| TCP buffer memory (sockstat mem at peak) | %s | %s pages (≈ %s B/conn) |\n",
 		pagesCell(s.SockstatMemPages, s.ConnsPeakHeld), thousands(seedSockstatPages), thousands(seedTCP))
 	w("| comet CPU %% while holding (100%% = one core) | %s | — |\n", optFloat(s.CometCPUPercentHold, 1, " %"))
+	w("| comet CPU per hold answer / per push delivery | %s / %s | — |\n",
+		optFloat(s.ServerCPUUsPerAnswer, 1, " µs"), optFloat(s.ServerCPUUsPerDelivery, 1, " µs"))
 	w("| errors | connect %s%s, server %s | — |\n", thousands(s.ConnectErrors), kinds(s.ConnectErrorsByKind), optInt(s.ServerErrors))
 	if s.PushRan {
 		w("| push delivery | %s of %s over %d broadcasts; p50 %s, p99 %s, max %s | — |\n",
 			optInt(s.BroadcastDelivered), optInt(s.BroadcastExpected), s.Broadcasts,
 			optFloat(s.BroadcastP50Ms, -1, " ms"), optFloat(s.BroadcastP99Ms, -1, " ms"), optFloat(s.BroadcastMaxMs, -1, " ms"))
+		w("| push dropped by comet (ring overrun, told with X-Oldest-Seq) | %s seqs in %s answers; comet wrote %s messages in all | — |\n",
+			optInt(s.PushMissed), optInt(s.PushGaps), optInt(s.ServerPushDelivered))
 	}
 	w("| pass/fail | %s | — |\n\n", verdict)
 	if len(s.FailureReasons) > 0 {

@@ -44,6 +44,11 @@ type Summary struct {
 	BroadcastP50Ms              *float64       `json:"broadcast_p50_ms"`
 	BroadcastP99Ms              *float64       `json:"broadcast_p99_ms"`
 	BroadcastMaxMs              *float64       `json:"broadcast_max_ms"`
+	PushGaps                    *float64       `json:"push_gaps"`                  // Σ clients' answers with X-Oldest-Seq
+	PushMissed                  *float64       `json:"push_missed"`                // Σ seqs those answers skipped
+	ServerPushDelivered         *float64       `json:"server_push_delivered"`      // comet's push.delivered at the end
+	ServerCPUUsPerAnswer        *float64       `json:"server_cpu_us_per_answer"`   // comet CPU while holding ÷ hold answers then
+	ServerCPUUsPerDelivery      *float64       `json:"server_cpu_us_per_delivery"` // comet CPU from the first publish to the last delivery ÷ deliveries
 	Passed                      bool           `json:"passed"`
 	FailureReasons              []string       `json:"failure_reasons"`
 	rampEndUnix, rampStartUnix  float64        // for charts; NaN when unknown
@@ -224,6 +229,7 @@ func Summarize(in *Input) Summary {
 	}
 
 	s.pushSummary(in, fail)
+	s.perEventCPU(in, holdFrom)
 	s.Passed = allPassed && len(s.FailureReasons) == 0
 	return s
 }
@@ -251,6 +257,20 @@ func (s *Summary) pushSummary(in *Input, fail func(string, ...any)) {
 	if !s.PushRan {
 		return
 	}
+	var gaps, missed float64
+	for _, c := range in.Clients {
+		if last := c.Last(); last != nil {
+			gaps += float64(last.PushGaps)
+			missed += float64(last.PushMissed)
+		}
+	}
+	s.PushGaps, s.PushMissed = ptr(gaps), ptr(missed)
+	if st := in.StatsEnd; st != nil {
+		s.ServerPushDelivered = ptr(float64(st.Push.Delivered))
+	}
+	if missed > 0 {
+		fail("comet dropped %.0f seqs before their subscribers saw them (%.0f answers with X-Oldest-Seq)", missed, gaps)
+	}
 	var delivered float64
 	for _, n := range hist {
 		delivered += n
@@ -262,7 +282,7 @@ func (s *Summary) pushSummary(in *Input, fail func(string, ...any)) {
 	var expected float64
 	if len(in.Broadcasts) > 0 {
 		for _, b := range in.Broadcasts {
-			expected += connsNear(in.Monitor, b.SentUnix, s.ConnsPeakHeld)
+			expected += connsAt(in.Monitor, b.SentUnix, s.ConnsPeakHeld)
 		}
 	} else {
 		expected = float64(s.Broadcasts) * s.ConnsPeakHeld
@@ -318,15 +338,116 @@ func finite(v float64) float64 {
 	return v
 }
 
-// connsNear returns conns of the monitor row closest in time to t.
-func connsNear(rows []schema.MonitorRow, t, fallback float64) float64 {
-	best, bestD := fallback, math.Inf(1)
+// connsAt returns conns of the last monitor row at or before t that has them (the connections a broadcast sent
+// at t is owed to), else of the first row after t, else fallback. Not the row nearest in time: under a push the
+// admin can be too busy to answer labmon, and the nearest row with conns may then be one of the drain at the end.
+func connsAt(rows []schema.MonitorRow, t, fallback float64) float64 {
+	best, after := math.NaN(), math.NaN()
 	for _, r := range rows {
-		if d := math.Abs(r.T - t); !math.IsNaN(r.Conns) && d < bestD {
-			best, bestD = r.Conns, d
+		switch {
+		case math.IsNaN(r.Conns):
+		case r.T <= t:
+			best = r.Conns
+		case math.IsNaN(after):
+			after = r.Conns
 		}
 	}
-	return best
+	switch {
+	case !math.IsNaN(best):
+		return best
+	case !math.IsNaN(after):
+		return after
+	}
+	return fallback
+}
+
+// perEventCPU fills server_cpu_us_per_answer (comet CPU from the end of the ramp to the first broadcast, or to
+// the last sample with conns, ÷ the clients' non-push answers in that window) and server_cpu_us_per_delivery
+// (comet CPU from the first broadcast until the clients' push_received stops growing ÷ deliveries in that window).
+func (s *Summary) perEventCPU(in *Input, holdFrom float64) {
+	holdTo := math.NaN()
+	for _, r := range in.Monitor {
+		if !math.IsNaN(r.Conns) && r.T > holdFrom {
+			holdTo = r.T
+		}
+	}
+	if len(in.Broadcasts) > 0 {
+		holdTo = in.Broadcasts[0].SentUnix
+	}
+	hold := func(l *schema.FloodFinal) float64 { return float64(l.Responses) - float64(l.PushReceived) }
+	push := func(l *schema.FloodFinal) float64 { return float64(l.PushReceived) }
+	if answers := clientsAt(in.Clients, holdTo, hold) - clientsAt(in.Clients, holdFrom, hold); answers > 0 {
+		s.ServerCPUUsPerAnswer = ptr(cpuSeconds(in.Monitor, holdFrom, holdTo) * 1e6 / answers)
+	}
+	if len(in.Broadcasts) == 0 {
+		return
+	}
+	from, to := in.Broadcasts[0].SentUnix, math.NaN()
+	for _, c := range in.Clients {
+		if last := c.Last(); last != nil {
+			for i := range c.Lines {
+				if c.Lines[i].PushReceived == last.PushReceived {
+					if math.IsNaN(to) || c.Lines[i].T > to {
+						to = c.Lines[i].T
+					}
+					break
+				}
+			}
+		}
+	}
+	if deliveries := clientsAt(in.Clients, to, push) - clientsAt(in.Clients, from, push); deliveries > 0 {
+		s.ServerCPUUsPerDelivery = ptr(cpuSeconds(in.Monitor, from, to) * 1e6 / deliveries)
+	}
+}
+
+// cpuSeconds integrates comet_cpu_percent over [from, to]: a row's figure covers the interval since the row before.
+func cpuSeconds(rows []schema.MonitorRow, from, to float64) float64 {
+	if math.IsNaN(from) || math.IsNaN(to) || to <= from {
+		return math.NaN()
+	}
+	var sum float64
+	for i := 1; i < len(rows); i++ {
+		lo, hi := max(rows[i-1].T, from), min(rows[i].T, to)
+		if hi > lo && !math.IsNaN(rows[i].CPUPercent) {
+			sum += (hi - lo) * rows[i].CPUPercent / 100
+		}
+	}
+	return sum
+}
+
+// clientsAt sums, over the clients, value linearly interpolated between their lines at t (0 before a client's
+// first line, its last value after its last).
+func clientsAt(clients []Client, t float64, value func(*schema.FloodFinal) float64) float64 {
+	if math.IsNaN(t) {
+		return math.NaN()
+	}
+	var sum float64
+	for _, c := range clients {
+		prevT, prevV := math.Inf(-1), 0.0
+		v := 0.0
+		for i := range c.Lines {
+			l := &c.Lines[i]
+			cur := value(l)
+			if l.T >= t {
+				if l.T == t || math.IsInf(prevT, -1) {
+					v = cur * b2f(l.T == t)
+				} else {
+					v = prevV + (cur-prevV)*(t-prevT)/(l.T-prevT)
+				}
+				break
+			}
+			prevT, prevV, v = l.T, cur, cur
+		}
+		sum += v
+	}
+	return sum
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // rampTimes merges the clients' lines in time order and returns the first line's

@@ -43,7 +43,8 @@ type fields struct {
 	// response only
 	seq      uint64
 	pubNanos int64
-	badExtra bool // malformed X-Seq / X-Pub-Time
+	oldest   uint64
+	badExtra bool // malformed X-Seq / X-Pub-Time / X-Oldest-Seq
 }
 
 // nextLine returns the line starting at pos without its CRLF and the offset
@@ -126,6 +127,10 @@ func parseFields(buf []byte, pos, limit int, es *errSet, resp bool, f *fields) (
 			f.chunked = true
 		case equalFold(name, "connection"):
 			connectionTokens(value, f)
+		case resp && equalFold(name, "x-oldest-seq"):
+			v, ok := parseUint64(value)
+			f.oldest = v
+			f.badExtra = f.badExtra || !ok
 		case resp && equalFold(name, "x-seq"):
 			v, ok := parseUint64(value)
 			f.seq = v

@@ -77,7 +77,7 @@ var (
 	errRespStatus  = &Error{0, "malformed status code"}
 	errRespLength  = &Error{0, "response without Content-Length on a kept-alive connection"}
 	errRespChunked = &Error{0, "Transfer-Encoding not supported"}
-	errRespExtra   = &Error{0, "malformed X-Seq or X-Pub-Time"}
+	errRespExtra   = &Error{0, "malformed X-Seq, X-Pub-Time or X-Oldest-Seq"}
 	errRespBody    = &Error{0, "response body too large"}
 )
 
@@ -134,10 +134,11 @@ func ParseResponse(buf []byte) (resp Response, total int, err error) {
 		return Response{}, 0, errRespExtra
 	}
 	resp = Response{
-		Status:   int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0'),
-		Close:    f.connClose || (minor == 0 && !f.connKeepAlive),
-		Seq:      f.seq,
-		PubNanos: f.pubNanos,
+		Status:    int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0'),
+		Close:     f.connClose || (minor == 0 && !f.connKeepAlive),
+		Seq:       f.seq,
+		PubNanos:  f.pubNanos,
+		OldestSeq: f.oldest,
 	}
 	switch {
 	case f.contentLength > maxResponseBody:

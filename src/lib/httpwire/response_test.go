@@ -80,6 +80,7 @@ func TestParseResponse(t *testing.T) {
 		{"1.0 closes", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", ok, Response{Status: 200, Close: true}, 38},
 		{"1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", ok, Response{Status: 200}, 62},
 		{"negative pub time", "HTTP/1.1 200 OK\r\nX-Pub-Time: -5\r\nx-seq: 0\r\nContent-Length: 0\r\n\r\n", ok, Response{Status: 200, PubNanos: -5}, 64},
+		{"oldest seq after a drop", "HTTP/1.1 200 OK\r\nX-Oldest-Seq: 17\r\nX-Seq: 17\r\nContent-Length: 0\r\n\r\n", ok, Response{Status: 200, Seq: 17, OldestSeq: 17}, 67},
 
 		{"partial head", "HTTP/1.1 200 OK\r\nContent-Le", incomplete, Response{}, 0},
 		{"partial body", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok", incomplete, Response{}, 0},
@@ -93,6 +94,7 @@ func TestParseResponse(t *testing.T) {
 		{"status 4 digits", "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"bad seq", "HTTP/1.1 200 OK\r\nX-Seq: 1x\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"seq overflow", "HTTP/1.1 200 OK\r\nX-Seq: 18446744073709551616\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
+		{"bad oldest seq", "HTTP/1.1 200 OK\r\nX-Oldest-Seq: -1\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"bad pub time", "HTTP/1.1 200 OK\r\nX-Pub-Time: 9223372036854775808\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"NUL in reason", "HTTP/1.1 200 O\x00K\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},

@@ -24,4 +24,9 @@ type Response struct {
 	Close         bool   // server will close: "Connection: close", or HTTP/1.0 without keep-alive
 	Seq           uint64 // X-Seq, 0 if absent
 	PubNanos      int64  // X-Pub-Time (unix nanoseconds), 0 if absent
+	OldestSeq     uint64 // X-Oldest-Seq: messages after the poll's since were dropped; this is the oldest still held
 }
+
+// OldestSeqHeader names, in an answer to /sub?since=S, the oldest seq the server still holds when messages after S
+// were dropped before the subscriber came back (the answer carries that oldest message).
+const OldestSeqHeader = "X-Oldest-Seq"

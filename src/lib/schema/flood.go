@@ -28,6 +28,10 @@ type FloodLine struct {
 	ProtocolErrors  uint64  `json:"protocol_errors"`
 	PortSkips       uint64  `json:"port_skips"`
 	PSSBytes        uint64  `json:"flood_pss_bytes"` // Σ PSS of the children
+	// PushGaps counts answers carrying X-Oldest-Seq (the server dropped seqs after the poll's since before the
+	// connection came back); PushMissed is the seqs they skipped (Σ oldest - since - 1).
+	PushGaps   uint64 `json:"push_gaps"`
+	PushMissed uint64 `json:"push_missed"`
 }
 
 // FloodFinal is flood's last -out line: a FloodLine with the verdict and the histograms. Earlier lines decode

@@ -87,7 +87,7 @@ func TestJSONNames(t *testing.T) {
 		want []string
 	}{
 		{"stats", Stats{Workers: []WorkerStats{{}}}, []string{`"engine"`, `"procs"`, `"conns"`, `"held"`, `"pss_bytes"`,
-			`"master_pss_bytes"`, `"push":{"published":0,"broadcasts":0,"delivered":0}`, `"heartbeat_age_s"`, `"goroutines"`}},
+			`"master_pss_bytes"`, `"push":{"published":0,"broadcasts":0,"delivered":0,"gaps":0,"missed":0}`, `"heartbeat_age_s"`, `"goroutines"`}},
 		{"flood final", FloodFinal{FloodLine: FloodLine{PushMaxMs: 87}, HoldHist: map[int]uint64{30: 2}},
 			[]string{`"conns_target"`, `"established"`, `"push_max_ms":87,`, `"flood_pss_bytes"`, `"final"`,
 				`"hold_hist":{"30":2}`, `"min_answers_per_conn"`}},

@@ -30,6 +30,10 @@ type PushStats struct {
 	Published  uint64 `json:"published"`
 	Broadcasts uint64 `json:"broadcasts"`
 	Delivered  uint64 `json:"delivered"`
+	// Gaps counts answers that told a subscriber (X-Oldest-Seq) that messages after its since were dropped from
+	// the ring before it came back; Missed the seqs those answers skipped. Nothing is dropped silently.
+	Gaps   uint64 `json:"gaps"`
+	Missed uint64 `json:"missed"`
 }
 
 // WorkerStats is one worker slot.

@@ -23,7 +23,7 @@ const (
 
 // Run checks the wire contract against comet running the given engine ("netpoll" or "goroutine").
 func Run(t *testing.T, engine string) {
-	c := StartComet(t, engine, "-hold-min", holdMin.String(), "-hold-max", holdMax.String())
+	c := StartComet(t, engine, "-hold-min", holdMin.String(), "-hold-max", holdMax.String(), "-keep", strconv.Itoa(suiteKeep))
 	// Wire behaviour of independent connections: in parallel, so the suite costs one hold window, not ten.
 	t.Run("wire", func(t *testing.T) {
 		for _, tc := range wireCases {
@@ -39,6 +39,7 @@ func Run(t *testing.T, engine string) {
 	t.Run("publish", func(t *testing.T) { checkPublish(t, c) })
 	t.Run("broadcast", func(t *testing.T) { checkBroadcast(t, c) })
 	t.Run("between_polls", func(t *testing.T) { checkBetweenPolls(t, c) })
+	t.Run("backlog", func(t *testing.T) { checkBacklog(t, c) })
 	t.Run("sigterm_drain", func(t *testing.T) { checkDrain(t, engine) })
 }
 
@@ -259,6 +260,53 @@ func checkBetweenPolls(t *testing.T, c *Comet) {
 		t.Fatalf("publish between polls: %+v, want answered 0 and seq > %d", r2, r1.Seq)
 	}
 	message(t, "next poll", conn.RoundTrip(t, sub(id, r1.Seq), 3*time.Second), r2.Seq, "pub", "two")
+}
+
+// suiteKeep is the suite's -keep: the broadcast ring checkBacklog overruns.
+const suiteKeep = 8
+
+// checkBacklog publishes broadcasts back to back while a subscriber is between polls, more than the ring keeps:
+// re-polling with its last seq, the subscriber catches up oldest first, every message still held exactly once
+// and in order; the answer after the drop names the oldest seq held (X-Oldest-Seq), and /stats counts the gap
+// and the seqs it skipped. The five-broadcast lab run had nothing that would have told a drop from a delay.
+func checkBacklog(t *testing.T, c *Comet) {
+	id := uniqueID(t, "backlog")
+	conn := subscribe(t, c, []string{id}, currentSeq(t, c))[0]
+	first := c.Publish(t, "", "b0")
+	message(t, "held poll", conn.Read(t, "GET", 3*time.Second), first.Seq, "broadcast", "b0")
+	before, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const extra = 3 // published beyond what the ring keeps
+	var seqs []uint64
+	for i := 1; i <= suiteKeep+extra; i++ {
+		seqs = append(seqs, c.Publish(t, "", "b"+strconv.Itoa(i)).Seq)
+	}
+	// The ring dropped the first `extra` of them (and first itself): the re-poll since first gets the oldest held,
+	// told that seqs in between are gone.
+	a := conn.RoundTrip(t, sub(id, first.Seq), 3*time.Second)
+	oldest := seqs[extra]
+	message(t, "re-poll after the drop", a, oldest, "broadcast", "b"+strconv.Itoa(extra+1))
+	if got := a.Header.Get("X-Oldest-Seq"); got != strconv.FormatUint(oldest, 10) {
+		t.Fatalf("re-poll since %d after %d dropped: X-Oldest-Seq %q, want %d", first.Seq, extra, got, oldest)
+	}
+	since := oldest
+	for i := extra + 1; i < len(seqs); i++ {
+		a := conn.RoundTrip(t, sub(id, since), 3*time.Second)
+		message(t, "catching up", a, seqs[i], "broadcast", "b"+strconv.Itoa(i+1))
+		if got := a.Header.Get("X-Oldest-Seq"); got != "" {
+			t.Fatalf("catching up since %d (nothing dropped): X-Oldest-Seq %q", since, got)
+		}
+		since = seqs[i]
+	}
+	after, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, m := after.Push.Gaps-before.Push.Gaps, after.Push.Missed-before.Push.Missed; g != 1 || m != extra {
+		t.Errorf("/stats push: gaps +%d missed +%d, want +1 and +%d", g, m, extra)
+	}
 }
 
 func checkDrain(t *testing.T, engine string) {

@@ -1,0 +1,272 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/comet-lab/comet-lab/src/lib/procmem"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat (100 on every Linux build).
+const clockTicks = 100
+
+// CPUOptions are `bench cpu`'s own settings.
+type CPUOptions struct {
+	Window     time.Duration // how long hold-cycle answers are measured
+	HoldArgs   []string      // comet hold flags for the answer phase
+	Broadcasts int           // broadcasts in the delivery phase, one after the other
+	PushLimit  time.Duration // longest wait for one broadcast to reach every subscriber and every re-poll
+}
+
+// CPUResult is comet's CPU per event on loopback: per hold-cycle answer (plain GETs answered by the wheel and
+// re-sent) and per push delivery (a broadcast answering every held /sub poll, and the re-poll that follows).
+type CPUResult struct {
+	Time          time.Time `json:"time"`
+	Engine        string    `json:"engine"`
+	Procs         int       `json:"procs"`
+	Conns         int       `json:"conns"`
+	CometArgs     string    `json:"comet_args"`
+	WindowS       float64   `json:"answer_window_s"`
+	Answers       uint64    `json:"answers"`
+	AnswerCPUS    float64   `json:"answer_cpu_s"`
+	UsPerAnswer   float64   `json:"server_cpu_us_per_answer"`
+	Broadcasts    int       `json:"broadcasts"`
+	Deliveries    uint64    `json:"deliveries"`
+	DeliveryCPUS  float64   `json:"delivery_cpu_s"`
+	DeliveryWallS []float64 `json:"delivery_wall_s"` // per broadcast: publish until every subscriber re-polled
+	UsPerDelivery float64   `json:"server_cpu_us_per_delivery"`
+	// The workers alone (without the master, whose share includes answering bench's /stats polls).
+	WorkersUsPerAnswer   float64 `json:"workers_cpu_us_per_answer"`
+	WorkersUsPerDelivery float64 `json:"workers_cpu_us_per_delivery"`
+}
+
+// CPU runs the two phases, each against a fresh comet and flood.
+func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
+	res := CPUResult{Time: time.Now(), Engine: o.Engine, Conns: o.Conns, CometArgs: cometArgsString(&o)}
+	if err := o.validate(); err != nil {
+		return res, err
+	}
+	res.Procs = o.Procs
+	dir, cleanup, err := o.workDir()
+	if err != nil {
+		return res, err
+	}
+	defer cleanup()
+	base := o.CometArgs
+	o.CometArgs = append(append([]string(nil), base...), co.HoldArgs...)
+	err = withLoad(ctx, &o, dir, "-answers", nil, false, func(c *comet) error {
+		t0, s0, err := c.cpuAndStats()
+		if err != nil {
+			return err
+		}
+		w0, err := c.workerTicks()
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(co.Window):
+		}
+		t1, s1, err := c.cpuAndStats()
+		if err != nil {
+			return err
+		}
+		w1, err := c.workerTicks()
+		if err != nil {
+			return err
+		}
+		res.WindowS = co.Window.Seconds()
+		res.Answers = s1.Responses - s0.Responses
+		res.AnswerCPUS = float64(t1-t0) / clockTicks
+		if res.Answers > 0 {
+			res.UsPerAnswer = res.AnswerCPUS * 1e6 / float64(res.Answers)
+			res.WorkersUsPerAnswer = float64(w1-w0) / clockTicks * 1e6 / float64(res.Answers)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	// Subscribers held far longer than the phase: every answer is a delivery.
+	o.CometArgs = append(append([]string(nil), base...), "-hold-min", "600s", "-hold-max", "900s")
+	err = withLoad(ctx, &o, dir, "-push", []string{"-push"}, true, func(c *comet) error {
+		var ticks, wticks uint64
+		for i := 0; i < co.Broadcasts; i++ {
+			t0, s0, err := c.cpuAndStats()
+			if err != nil {
+				return err
+			}
+			w0, err := c.workerTicks()
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := c.broadcast(fmt.Sprintf("bench broadcast %d", i)); err != nil {
+				return err
+			}
+			// Delivered to all, and all re-polled (held again): the whole cycle of one delivery.
+			s1, err := c.waitFor(ctx, co.PushLimit, fmt.Sprintf("broadcast %d", i), func(s schema.Stats) bool {
+				return s.Push.Delivered >= s0.Push.Delivered+uint64(o.Conns) && s.Held == uint64(o.Conns)
+			})
+			if err != nil {
+				return err
+			}
+			res.DeliveryWallS = append(res.DeliveryWallS, time.Since(start).Seconds())
+			t1, err := c.cpuTicks()
+			if err != nil {
+				return err
+			}
+			w1, err := c.workerTicks()
+			if err != nil {
+				return err
+			}
+			ticks += t1 - t0
+			wticks += w1 - w0
+			res.Deliveries += s1.Push.Delivered - s0.Push.Delivered
+			res.Broadcasts++
+		}
+		res.DeliveryCPUS = float64(ticks) / clockTicks
+		if res.Deliveries > 0 {
+			res.UsPerDelivery = res.DeliveryCPUS * 1e6 / float64(res.Deliveries)
+			res.WorkersUsPerDelivery = float64(wticks) / clockTicks * 1e6 / float64(res.Deliveries)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// withLoad starts comet and a flood holding o.Conns connections, runs measure once every connection is open (and,
+// with allHeld, has its request held), then stops both.
+func withLoad(ctx context.Context, o *Options, dir, tag string, floodArgs []string, allHeld bool, measure func(*comet) error) error {
+	c, err := startComet(o, dir)
+	if err != nil {
+		return err
+	}
+	flood, err := startFlood(o, c, dir, tag, floodArgs...)
+	if err != nil {
+		c.stop(15 * time.Second)
+		return err
+	}
+	_, err = c.waitConns(ctx, o, uint64(o.Conns), flood, "ramp")
+	if err == nil && allHeld {
+		_, err = c.waitFor(ctx, o.RampLimit, "every connection held", func(s schema.Stats) bool { return s.Held == uint64(o.Conns) })
+	}
+	if err == nil {
+		time.Sleep(Settle)
+		err = measure(c)
+	}
+	if stopErr := flood.stop(30 * time.Second); err == nil && errors.Is(stopErr, errKilled) {
+		err = stopErr
+	}
+	if _, werr := c.waitConns(ctx, o, 0, nil, "close"); err == nil {
+		err = werr
+	}
+	if stopErr := c.stop(15 * time.Second); err == nil && stopErr != nil {
+		err = fmt.Errorf("stopping comet: %w", stopErr)
+	}
+	return err
+}
+
+// cpuTicks is utime+stime of comet's master and workers.
+func (c *comet) cpuTicks() (uint64, error) {
+	pids, err := c.pids()
+	if err != nil {
+		return 0, err
+	}
+	return sumTicks(pids)
+}
+
+// workerTicks is utime+stime of comet's workers.
+func (c *comet) workerTicks() (uint64, error) {
+	pids, err := c.pids()
+	if err != nil {
+		return 0, err
+	}
+	var workers []int
+	for _, pid := range pids {
+		if pid != c.pid() {
+			workers = append(workers, pid)
+		}
+	}
+	return sumTicks(workers)
+}
+
+func sumTicks(pids []int) (uint64, error) {
+	var sum uint64
+	for _, pid := range pids {
+		t, err := procmem.CPUTicks(pid)
+		if err != nil && !procmem.IsGone(err) {
+			return 0, err
+		}
+		sum += t
+	}
+	return sum, nil
+}
+
+func (c *comet) cpuAndStats() (uint64, schema.Stats, error) {
+	t, err := c.cpuTicks()
+	if err != nil {
+		return 0, schema.Stats{}, err
+	}
+	st, err := c.stats()
+	return t, st, err
+}
+
+func (c *comet) broadcast(body string) error {
+	resp, err := c.client.Post("http://"+c.admin+"/broadcast", "text/plain", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST /broadcast: %s %s", resp.Status, b)
+	}
+	return nil
+}
+
+// waitFor polls /stats every 100 ms until ok accepts it or limit passes (each poll costs the master a /proc
+// rollup of every worker: the workers-only figures leave it out).
+func (c *comet) waitFor(ctx context.Context, limit time.Duration, what string, ok func(schema.Stats) bool) (schema.Stats, error) {
+	deadline := time.Now().Add(limit)
+	var last schema.Stats
+	for {
+		st, err := c.stats()
+		if err == nil {
+			last = st
+			if ok(st) {
+				return st, nil
+			}
+		}
+		if err := c.exited(); err != nil {
+			return last, err
+		}
+		if time.Now().After(deadline) {
+			return last, fmt.Errorf("%s: not within %v (held %d, delivered %d)", what, limit, last.Held, last.Push.Delivered)
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// PrintCPU writes the human table.
+func PrintCPU(w io.Writer, r CPUResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "engine\tprocs\tconns\tanswers\tCPU s\tµs/answer\tdeliveries\tCPU s\tµs/delivery\t\n")
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.1f\t%d\t%.2f\t%.1f\t\n", r.Engine, r.Procs, r.Conns, r.Answers, r.AnswerCPUS,
+		r.UsPerAnswer, r.Deliveries, r.DeliveryCPUS, r.UsPerDelivery)
+	tw.Flush()
+	fmt.Fprintf(w, "server_cpu_us_per_answer %.1f (workers %.1f)\nserver_cpu_us_per_delivery %.1f (workers %.1f)\n",
+		r.UsPerAnswer, r.WorkersUsPerAnswer, r.UsPerDelivery, r.WorkersUsPerDelivery)
+}
