@@ -67,8 +67,8 @@ EOF
     mount -t tmpfs tmpfs /run/libvirt 2>/dev/null || { mkdir -p /run/libvirt; mount -t tmpfs tmpfs /run/libvirt; }
     exec libvirtd -d -p '$state/libvirtd.pid' -f '$state/etc/libvirtd.conf'
   " >"$state/log/start.log" 2>&1 || { cat "$state/log/start.log" >&2; die "libvirtd did not start"; }
-  local i
-  for i in $(seq 1 100); do
+  local _
+  for _ in $(seq 1 100); do
     if running && LIBVIRT_DEFAULT_URI=$uri ip netns exec "$ns" virsh -q version >/dev/null 2>&1; then
       say "libvirtd $(cat "$state/libvirtd.pid") up in namespace $ns (socket $sockdir/libvirt-sock)"
       return 0
