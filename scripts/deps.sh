@@ -3,7 +3,7 @@
 #   scripts/deps.sh            make lab, make test: Ansible, linters, iproute2, Vagrant (for `vagrant validate`)
 #   scripts/deps.sh vagrant    also the VM lab: vagrant-libvirt, libvirt, QEMU, debootstrap (make box, make lab-vagrant)
 set -euo pipefail
-pkgs=(ansible ansible-lint yamllint iproute2 procps psmisc bridge-utils python3 gcc make git ca-certificates util-linux
+pkgs=(ansible ansible-lint yamllint shellcheck iproute2 procps psmisc bridge-utils python3 gcc make git ca-certificates util-linux
   vagrant)
 if [ "${1:-}" = vagrant ]; then
   pkgs+=(vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base iptables
