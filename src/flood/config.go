@@ -26,6 +26,9 @@ const ChildArg = "-flood-child"
 // fdReserve is the number of descriptors per process kept for everything that is not a load connection.
 const fdReserve = 200
 
+// maxStartWait bounds how far ahead -start-at may be, so a value in milliseconds fails instead of waiting years.
+const maxStartWait = time.Hour
+
 // maxSources bounds -src so a typo like 10.0.0.0-10.255.255.255 fails fast instead of planning millions.
 const maxSources = 65536
 
@@ -44,6 +47,7 @@ type Config struct {
 	Out         string
 	Progress    string
 	RampTimeout time.Duration
+	StartAt     float64 // Unix seconds: connect no earlier than this (0 = at once); one moment for every client host
 
 	// Parsed by Validate.
 	dst     [4]byte
@@ -76,6 +80,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Out, "out", "", "write JSON lines (once per second, final summary last) to `file`")
 	fs.StringVar(&c.Progress, "progress", "auto", "progress line on stderr: auto|on|off (auto: live when stderr is a terminal, else every 5 s)")
 	fs.DurationVar(&c.RampTimeout, "ramp-timeout", 0, "fail when -conns are not established within this time (0 = max(60s, 3*conns/rate))")
+	fs.Float64Var(&c.StartAt, "start-at", 0, "start connecting at this Unix time in `seconds` (a start barrier shared by several client hosts; 0 = at once)")
 }
 
 // Validate checks every flag, fills defaults and the parsed fields.
@@ -112,6 +117,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RampTimeout < 0 {
 		return usagef("-ramp-timeout must be >= 0 (got %v)", c.RampTimeout)
+	}
+	if c.StartAt < 0 || math.IsNaN(c.StartAt) || math.IsInf(c.StartAt, 0) {
+		return usagef("-start-at must be a Unix time in seconds >= 0 (got %v)", c.StartAt)
+	}
+	if ahead := c.StartAt - float64(time.Now().UnixNano())/1e9; c.StartAt > 0 && ahead > maxStartWait.Seconds() {
+		return usagef("-start-at %.3f is %.0f s ahead: more than %v (is it in milliseconds?)", c.StartAt, ahead, maxStartWait)
 	}
 	if err := checkPath(c.Path); err != nil {
 		return usagef("-path %q: %v", c.Path, err)

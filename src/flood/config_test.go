@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSources(t *testing.T) {
@@ -137,6 +138,11 @@ func TestValidate(t *testing.T) {
 		{"more procs than ports", func(c *Config) { c.Ports = "1000-1001"; c.Procs = 3; c.Conns = 2 }, []string{"-procs 3", "ports"}},
 		{"more procs than conns", func(c *Config) { c.Procs = 200 }, []string{"-procs 200 exceeds -conns 100"}},
 		{"negative procs", func(c *Config) { c.Procs = -1 }, []string{"-procs"}},
+		{"start-at soon", func(c *Config) { c.StartAt = float64(time.Now().Unix() + 30) }, nil},
+		{"start-at past", func(c *Config) { c.StartAt = 1 }, nil},
+		{"negative start-at", func(c *Config) { c.StartAt = -5 }, []string{"-start-at", ">= 0"}},
+		{"start-at in milliseconds", func(c *Config) { c.StartAt = float64(time.Now().UnixMilli()) },
+			[]string{"-start-at", "ahead", "milliseconds"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

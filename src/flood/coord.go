@@ -113,7 +113,6 @@ type coordinator struct {
 
 func (co *coordinator) run() (passed bool, msg string) {
 	cfg := co.cfg
-	co.start = time.Now()
 	co.events = make(chan childEvent, 64)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
@@ -126,6 +125,9 @@ func (co *coordinator) run() (passed bool, msg string) {
 		}
 	}
 	co.liveProgress = progress == "on"
+	if !co.waitForStart(sigs) {
+		return false, "interrupted before -start-at"
+	}
 	co.log.Infof("flood: %d conns to %s from %d source addresses, ports %s, %d procs, rate %v/s",
 		cfg.Conns, cfg.Target, len(cfg.srcs), cfg.Ports, cfg.Procs, cfg.Rate)
 
@@ -317,4 +319,23 @@ func (co *coordinator) samplePSS() {
 	if pss, _, err := procmem.SumRollup(pids); err == nil {
 		co.pss = pss
 	}
+}
+
+// waitForStart holds the run until -start-at (the lab gives every client host the same moment, so no client's
+// ramp starts seconds after another's), then sets the start all elapsed times count from. False: a signal came.
+func (co *coordinator) waitForStart(sigs <-chan os.Signal) bool {
+	if wait := time.Until(time.Unix(0, int64(co.cfg.StartAt*1e9))); co.cfg.StartAt > 0 && wait > 0 {
+		co.log.Infof("flood: waiting %.1f s for -start-at %.3f", wait.Seconds(), co.cfg.StartAt)
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-sigs:
+			return false
+		}
+	} else if co.cfg.StartAt > 0 {
+		co.log.Warnf("flood: started %.1f s after -start-at %.3f", -wait.Seconds(), co.cfg.StartAt)
+	}
+	co.start = time.Now()
+	return true
 }

@@ -303,3 +303,32 @@ func TestEndToEndRatePacing(t *testing.T) {
 		t.Errorf("ramp took %.2fs at -rate 200 for 200 conns, want >= 0.7s (pacing ignored?)", ramp)
 	}
 }
+
+// A start barrier: flood waits for -start-at before its first connection, and its lines count from then.
+func TestEndToEndStartAt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	srv := startHoldServer(t, time.Second, 0, 0)
+	startAt := float64(time.Now().Add(2*time.Second).UnixNano()) / 1e9
+	code, stderr, lines := runFlood(t, 60*time.Second, "-target", srv.addr, "-src", "127.0.0.1",
+		"-conns", "200", "-procs", "1", "-rate", "0", "-duration", "2s", "-ports", "30000-30999",
+		"-start-at", strconv.FormatFloat(startAt, 'f', 3, 64))
+	final := finalOf(t, lines)
+	if code != 0 {
+		t.Fatalf("exit %d, message %q, stderr:\n%s", code, final["message"], stderr)
+	}
+	if !strings.Contains(stderr, "waiting") {
+		t.Errorf("stderr does not say flood waits for -start-at:\n%s", stderr)
+	}
+	for i, l := range lines {
+		// t - elapsed_s is when the run started: never before the barrier (a millisecond of rounding allowed).
+		if start := l["t"].(float64) - l["elapsed_s"].(float64); start < startAt-0.001 {
+			t.Fatalf("line %d: run started at %.3f, before -start-at %.3f", i, start, startAt)
+		}
+	}
+	remotes, _, _ := srv.snapshot()
+	if len(remotes) < 200 {
+		t.Errorf("server saw %d connections, want 200", len(remotes))
+	}
+}

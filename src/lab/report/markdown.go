@@ -67,6 +67,9 @@ func Markdown(in *Input, s Summary, charts []string) []byte {
 		}
 	}
 	w("| ramp time | %s | ~%s conns/s per client |\n", ramp, thousands(seedConnsPerSecond))
+	if starts := s.ClientStartOffsets(); starts != "" {
+		w("| client start (each flood's first connect, after the earliest) | %s | — |\n", starts)
+	}
 	w("| user bytes/conn (Σ PSS ÷ conns at peak) | %s (marginal slope %s/conn; Σ PSS %s) | %s MiB RES ≈ %s B/conn |\n",
 		optBytes(s.ServerUserBytesPerConn), optBytes(s.ServerUserSlopeBytesPerConn), optMiB(s.ServerPSSBytes),
 		thousands(seedResMiB), thousands(seedBytesPerConn))

@@ -490,3 +490,35 @@ func TestVirtualizationNote(t *testing.T) {
 		}
 	}
 }
+
+func TestClientStartOffsets(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		starts map[string]float64
+		want   string
+	}{
+		{"none", nil, ""},
+		{"one", map[string]float64{"client1": 100}, "client1 +0.00 s"},
+		{"three, client order", map[string]float64{"client3": 100.5, "client1": 100.25, "client2": 100},
+			"client1 +0.25 s, client2 +0.00 s, client3 +0.50 s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Summary{ClientStartUnix: tc.starts}
+			if got := s.ClientStartOffsets(); got != tc.want {
+				t.Errorf("ClientStartOffsets() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSummaryClientStarts(t *testing.T) {
+	in, err := Load(filepath.Join("testdata", "results", "2026-01-01T000000Z-netpoll"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Summarize(in)
+	// The fixture's clients write their first lines 0.2 s apart, each at elapsed 0.
+	if got, want := s.ClientStartOffsets(), "client1 +0.00 s, client2 +0.20 s, client3 +0.40 s"; got != want {
+		t.Errorf("client starts %q, want %q (client_start_unix %v)", got, want, s.ClientStartUnix)
+	}
+}

@@ -12,46 +12,49 @@ import (
 // Summary is summary.json. Pointer fields are null when the run did not produce
 // the data (docs/results.md defines each field).
 type Summary struct {
-	RunID                       string         `json:"run_id"`
-	StartedUTC                  string         `json:"started_utc,omitempty"`
-	Inventory                   string         `json:"inventory"`
-	ServerVirtualization        string         `json:"server_virtualization,omitempty"`
-	Command                     string         `json:"command,omitempty"`
-	Engine                      string         `json:"engine"`
-	Procs                       *float64       `json:"procs"`
-	Clients                     int            `json:"clients"`
-	ConnsTarget                 float64        `json:"conns_target"`
-	ConnsPeakHeld               float64        `json:"conns_peak_held"`
-	RequestsHeldAtPeak          *float64       `json:"requests_held_at_peak"`
-	PeakUnix                    *float64       `json:"peak_unix"`
-	RampSeconds                 *float64       `json:"ramp_seconds"`
-	ServerPSSBytes              *float64       `json:"server_pss_bytes"`
-	ServerRSSBytes              *float64       `json:"server_rss_bytes"`
-	ServerUserBytesPerConn      *float64       `json:"server_user_bytes_per_conn"`
-	ServerUserSlopeBytesPerConn *float64       `json:"server_user_slope_bytes_per_conn"`
-	ServerUserFixedBytes        *float64       `json:"server_user_fixed_bytes"`
-	KernelSlabBytesPerSocket    *float64       `json:"kernel_slab_bytes_per_socket"`
-	SocketsPerConn              float64        `json:"sockets_per_conn"`
-	SockstatMemPages            *float64       `json:"sockstat_mem_pages"`
-	CometCPUPercentHold         *float64       `json:"comet_cpu_percent_hold"`
-	ConnectErrors               float64        `json:"connect_errors"`
-	ConnectErrorsByKind         map[string]int `json:"connect_errors_by_kind"`
-	ServerErrors                *float64       `json:"server_errors"`
-	PushRan                     bool           `json:"push_ran"`
-	Broadcasts                  int            `json:"broadcasts"`
-	BroadcastDelivered          *float64       `json:"broadcast_delivered"`
-	BroadcastExpected           *float64       `json:"broadcast_expected"`
-	BroadcastP50Ms              *float64       `json:"broadcast_p50_ms"`
-	BroadcastP99Ms              *float64       `json:"broadcast_p99_ms"`
-	BroadcastMaxMs              *float64       `json:"broadcast_max_ms"`
-	PushGaps                    *float64       `json:"push_gaps"`                  // Σ clients' answers with X-Oldest-Seq
-	PushMissed                  *float64       `json:"push_missed"`                // Σ seqs those answers skipped
-	ServerPushDelivered         *float64       `json:"server_push_delivered"`      // comet's push.delivered at the end
-	ServerCPUUsPerAnswer        *float64       `json:"server_cpu_us_per_answer"`   // comet CPU while holding ÷ hold answers then
-	ServerCPUUsPerDelivery      *float64       `json:"server_cpu_us_per_delivery"` // comet CPU from the first publish to the last delivery ÷ deliveries
-	Passed                      bool           `json:"passed"`
-	FailureReasons              []string       `json:"failure_reasons"`
-	rampEndUnix, rampStartUnix  float64        // for charts; NaN when unknown
+	RunID                string   `json:"run_id"`
+	StartedUTC           string   `json:"started_utc,omitempty"`
+	Inventory            string   `json:"inventory"`
+	ServerVirtualization string   `json:"server_virtualization,omitempty"`
+	Command              string   `json:"command,omitempty"`
+	Engine               string   `json:"engine"`
+	Procs                *float64 `json:"procs"`
+	Clients              int      `json:"clients"`
+	ConnsTarget          float64  `json:"conns_target"`
+	ConnsPeakHeld        float64  `json:"conns_peak_held"`
+	RequestsHeldAtPeak   *float64 `json:"requests_held_at_peak"`
+	PeakUnix             *float64 `json:"peak_unix"`
+	RampSeconds          *float64 `json:"ramp_seconds"`
+	// ClientStartUnix is when each client's flood began connecting (its lines' t − elapsed_s): the lab gives every
+	// client one start moment (flood -start-at), and this shows how close they came to it.
+	ClientStartUnix             map[string]float64 `json:"client_start_unix,omitempty"`
+	ServerPSSBytes              *float64           `json:"server_pss_bytes"`
+	ServerRSSBytes              *float64           `json:"server_rss_bytes"`
+	ServerUserBytesPerConn      *float64           `json:"server_user_bytes_per_conn"`
+	ServerUserSlopeBytesPerConn *float64           `json:"server_user_slope_bytes_per_conn"`
+	ServerUserFixedBytes        *float64           `json:"server_user_fixed_bytes"`
+	KernelSlabBytesPerSocket    *float64           `json:"kernel_slab_bytes_per_socket"`
+	SocketsPerConn              float64            `json:"sockets_per_conn"`
+	SockstatMemPages            *float64           `json:"sockstat_mem_pages"`
+	CometCPUPercentHold         *float64           `json:"comet_cpu_percent_hold"`
+	ConnectErrors               float64            `json:"connect_errors"`
+	ConnectErrorsByKind         map[string]int     `json:"connect_errors_by_kind"`
+	ServerErrors                *float64           `json:"server_errors"`
+	PushRan                     bool               `json:"push_ran"`
+	Broadcasts                  int                `json:"broadcasts"`
+	BroadcastDelivered          *float64           `json:"broadcast_delivered"`
+	BroadcastExpected           *float64           `json:"broadcast_expected"`
+	BroadcastP50Ms              *float64           `json:"broadcast_p50_ms"`
+	BroadcastP99Ms              *float64           `json:"broadcast_p99_ms"`
+	BroadcastMaxMs              *float64           `json:"broadcast_max_ms"`
+	PushGaps                    *float64           `json:"push_gaps"`                  // Σ clients' answers with X-Oldest-Seq
+	PushMissed                  *float64           `json:"push_missed"`                // Σ seqs those answers skipped
+	ServerPushDelivered         *float64           `json:"server_push_delivered"`      // comet's push.delivered at the end
+	ServerCPUUsPerAnswer        *float64           `json:"server_cpu_us_per_answer"`   // comet CPU while holding ÷ hold answers then
+	ServerCPUUsPerDelivery      *float64           `json:"server_cpu_us_per_delivery"` // comet CPU from the first publish to the last delivery ÷ deliveries
+	Passed                      bool               `json:"passed"`
+	FailureReasons              []string           `json:"failure_reasons"`
+	rampEndUnix, rampStartUnix  float64            // for charts; NaN when unknown
 }
 
 func ptr(v float64) *float64 {
@@ -228,6 +231,7 @@ func Summarize(in *Input) Summary {
 		fail("server held at most %.0f of %.0f connections", s.ConnsPeakHeld, s.ConnsTarget)
 	}
 
+	s.clientStarts(in)
 	s.pushSummary(in, fail)
 	s.perEventCPU(in, holdFrom)
 	s.Passed = allPassed && len(s.FailureReasons) == 0
@@ -549,4 +553,37 @@ func baseName(dir string) string {
 		return dir[i+1:]
 	}
 	return dir
+}
+
+// clientStarts records when each client's flood started connecting, from its first line.
+func (s *Summary) clientStarts(in *Input) {
+	for _, c := range in.Clients {
+		if len(c.Lines) == 0 {
+			continue
+		}
+		if s.ClientStartUnix == nil {
+			s.ClientStartUnix = map[string]float64{}
+		}
+		first := c.Lines[0]
+		s.ClientStartUnix[c.Name] = first.T - first.ElapsedS
+	}
+}
+
+// ClientStartOffsets lists each client's start relative to the earliest, in client order ("client1 +0.00 s").
+func (s *Summary) ClientStartOffsets() string {
+	if len(s.ClientStartUnix) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(s.ClientStartUnix))
+	earliest := math.Inf(1)
+	for name, t := range s.ClientStartUnix {
+		names = append(names, name)
+		earliest = math.Min(earliest, t)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = fmt.Sprintf("%s +%.2f s", name, s.ClientStartUnix[name]-earliest)
+	}
+	return strings.Join(parts, ", ")
 }
