@@ -62,11 +62,7 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 	base := o.CometArgs
 	o.CometArgs = append(append([]string(nil), base...), co.HoldArgs...)
 	err = withLoad(ctx, &o, dir, "-answers", nil, false, func(c *comet) error {
-		t0, s0, err := c.cpuAndStats()
-		if err != nil {
-			return err
-		}
-		w0, err := c.workerTicks()
+		before, err := c.sampleCPU(true)
 		if err != nil {
 			return err
 		}
@@ -75,14 +71,12 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 			return ctx.Err()
 		case <-time.After(co.Window):
 		}
-		t1, s1, err := c.cpuAndStats()
+		after, err := c.sampleCPU(true)
 		if err != nil {
 			return err
 		}
-		w1, err := c.workerTicks()
-		if err != nil {
-			return err
-		}
+		t0, s0, w0 := before.ticks, before.stats, before.workerTicks
+		t1, s1, w1 := after.ticks, after.stats, after.workerTicks
 		res.WindowS = co.Window.Seconds()
 		res.Answers = s1.Responses - s0.Responses
 		res.AnswerCPUS = float64(t1-t0) / clockTicks
@@ -100,14 +94,11 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 	err = withLoad(ctx, &o, dir, "-push", []string{"-push"}, true, func(c *comet) error {
 		var ticks, wticks uint64
 		for i := 0; i < co.Broadcasts; i++ {
-			t0, s0, err := c.cpuAndStats()
+			before, err := c.sampleCPU(true)
 			if err != nil {
 				return err
 			}
-			w0, err := c.workerTicks()
-			if err != nil {
-				return err
-			}
+			s0 := before.stats
 			start := time.Now()
 			if err := c.broadcast(fmt.Sprintf("bench broadcast %d", i)); err != nil {
 				return err
@@ -120,16 +111,12 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 				return err
 			}
 			res.DeliveryWallS = append(res.DeliveryWallS, time.Since(start).Seconds())
-			t1, err := c.cpuTicks()
+			after, err := c.sampleCPU(false)
 			if err != nil {
 				return err
 			}
-			w1, err := c.workerTicks()
-			if err != nil {
-				return err
-			}
-			ticks += t1 - t0
-			wticks += w1 - w0
+			ticks += after.ticks - before.ticks
+			wticks += after.workerTicks - before.workerTicks
 			res.Deliveries += s1.Push.Delivered - s0.Push.Delivered
 			res.Broadcasts++
 		}
@@ -211,13 +198,26 @@ func sumTicks(pids []int) (uint64, error) {
 	return sum, nil
 }
 
-func (c *comet) cpuAndStats() (uint64, schema.Stats, error) {
-	t, err := c.cpuTicks()
-	if err != nil {
-		return 0, schema.Stats{}, err
+// cpuSample is comet's CPU (all processes, and the workers alone) and /stats at one moment.
+type cpuSample struct {
+	ticks, workerTicks uint64
+	stats              schema.Stats
+}
+
+// sampleCPU reads the CPU ticks, the workers' ticks and, with withStats, /stats.
+func (c *comet) sampleCPU(withStats bool) (cpuSample, error) {
+	var s cpuSample
+	var err error
+	if s.ticks, err = c.cpuTicks(); err != nil {
+		return s, err
 	}
-	st, err := c.stats()
-	return t, st, err
+	if s.workerTicks, err = c.workerTicks(); err != nil {
+		return s, err
+	}
+	if withStats {
+		s.stats, err = c.stats()
+	}
+	return s, err
 }
 
 func (c *comet) broadcast(body string) error {
