@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -222,131 +221,6 @@ func (c *child) onEvent(fd int, ev netpoll.EpollEvent) {
 		if ev&(netloop.In|netloop.RdHup|netloop.Hup|netloop.Err) != 0 {
 			c.readFrom(fd)
 		}
-	}
-}
-
-// sendRequest writes the next GET; the first one is also the connect outcome check.
-func (c *child) sendRequest(fd int) bool {
-	s := &c.slots[fd]
-	req := c.plainReq
-	if c.plan.Push {
-		b := append(c.reqBuf[:0], c.pushReq...)
-		b = strconv.AppendUint(b, uint64(s.conn), 10)
-		b = append(b, "&since="...)
-		b = strconv.AppendUint(b, c.lastSeq[s.conn], 10)
-		b = append(b, " HTTP/1.1\r\nHost: "...)
-		b = append(b, c.plan.Target...)
-		b = append(b, "\r\n\r\n"...)
-		c.reqBuf, req = b, b
-	}
-	n, err := unix.Write(fd, req)
-	if err != nil || n != len(req) {
-		// A fresh or idle socket always has room for a few dozen bytes; anything else is a dead connection.
-		return false
-	}
-	s.sentMs = c.nowMs()
-	return true
-}
-
-// readFrom reads until EAGAIN (edge-triggered) and handles every complete response.
-func (c *child) readFrom(fd int) {
-	for {
-		n, err := unix.Read(fd, c.readBuf)
-		switch {
-		case n > 0:
-			if !c.consume(fd, c.readBuf[:n]) {
-				return
-			}
-		case err == unix.EINTR:
-		case err == unix.EAGAIN:
-			return
-		default: // EOF or reset
-			c.rep.ClosedByServer++
-			c.drop(fd)
-			return
-		}
-	}
-}
-
-// consume parses the bytes read on fd; it returns false when the connection was closed.
-func (c *child) consume(fd int, data []byte) bool {
-	tail, hadTail := c.partial[fd]
-	if hadTail {
-		data = append(tail, data...)
-	}
-	resp, total, err := httpwire.ParseResponse(data)
-	if err == httpwire.ErrIncomplete {
-		if len(data) > maxPartialLen {
-			c.rep.ProtocolErrors++
-			c.drop(fd)
-			return false
-		}
-		if !hadTail {
-			data = append([]byte(nil), data...) // copy out of the shared read buffer
-		}
-		c.partial[fd] = data
-		return true
-	}
-	if hadTail {
-		delete(c.partial, fd)
-	}
-	if err != nil || total != len(data) {
-		// Malformed, or bytes beyond the one answer we asked for (we never pipeline).
-		c.rep.ProtocolErrors++
-		c.drop(fd)
-		return false
-	}
-	c.onResponse(fd, resp)
-	if resp.Close {
-		c.rep.ClosedByServer++
-		c.drop(fd)
-		return false
-	}
-	if !c.sendRequest(fd) {
-		c.drop(fd)
-		return false
-	}
-	return true
-}
-
-func (c *child) onResponse(fd int, resp httpwire.Response) {
-	s := &c.slots[fd]
-	c.rep.Responses++
-	if s.answers < math.MaxUint16 {
-		s.answers++
-	}
-	if resp.Status != 200 {
-		c.rep.Non200++
-	}
-	hold := c.nowMs() - s.sentMs
-	c.holdHist.Add(hold)
-	if c.rep.HoldCount == 0 || uint64(hold) < c.rep.HoldMinMs {
-		c.rep.HoldMinMs = uint64(hold)
-	}
-	c.rep.HoldMaxMs = max(c.rep.HoldMaxMs, uint64(hold))
-	c.rep.HoldCount++
-	c.rep.HoldSumMs += uint64(hold)
-	if resp.Seq == 0 {
-		return
-	}
-	c.rep.PushReceived++
-	if resp.PubNanos != 0 {
-		c.pushHist.Add(float64(time.Now().UnixNano()-resp.PubNanos) / 1e6)
-	}
-	if _, ok := c.pushPerSeq[resp.Seq]; ok || len(c.pushPerSeq) < maxSeqsKept {
-		c.pushPerSeq[resp.Seq]++
-	} else {
-		c.rep.PushSeqsDropped++
-	}
-	if c.plan.Push && resp.OldestSeq != 0 {
-		// The server dropped seqs after our since before we came back: counted, never silent.
-		c.rep.PushGaps++
-		if since := c.lastSeq[s.conn]; resp.OldestSeq > since+1 {
-			c.rep.PushMissed += resp.OldestSeq - since - 1
-		}
-	}
-	if c.plan.Push && resp.Seq > c.lastSeq[s.conn] {
-		c.lastSeq[s.conn] = resp.Seq
 	}
 }
 

@@ -2,8 +2,6 @@
 
 package flood
 
-import ()
-
 // portPool hands out the ports of one source address, round-robin, skipping ports this child holds.
 type portPool struct {
 	lo, n  int

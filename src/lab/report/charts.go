@@ -2,13 +2,14 @@ package report
 
 import (
 	"fmt"
-	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"image/color"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"

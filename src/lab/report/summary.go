@@ -2,11 +2,11 @@ package report
 
 import (
 	"fmt"
-	"github.com/comet-lab/comet-lab/src/lib/schema"
 	"math"
 	"slices"
-	"sort"
 	"strings"
+
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
 // Summary is summary.json. Pointer fields are null when the run did not produce
@@ -238,213 +238,11 @@ func Summarize(in *Input) Summary {
 	return s
 }
 
-func (s *Summary) pushSummary(in *Input, fail func(string, ...any)) {
-	hist := map[float64]float64{}
-	var clientMax float64 = math.NaN()
-	for _, c := range in.Clients {
-		last := c.Last()
-		if last == nil {
-			continue
-		}
-		for k, n := range last.PushHistMs {
-			hist[float64(k)] += float64(n)
-		}
-		if m := last.PushMaxMs; m > 0 && (math.IsNaN(clientMax) || m > clientMax) {
-			clientMax = m
-		}
-	}
-	s.Broadcasts = len(in.Broadcasts)
-	if s.Broadcasts == 0 && in.Stats != nil {
-		s.Broadcasts = int(in.Stats.Push.Broadcasts)
-	}
-	s.PushRan = bool(in.Run.Params.Push) || in.HaveBcast || len(hist) > 0
-	if !s.PushRan {
-		return
-	}
-	var gaps, missed float64
-	for _, c := range in.Clients {
-		if last := c.Last(); last != nil {
-			gaps += float64(last.PushGaps)
-			missed += float64(last.PushMissed)
-		}
-	}
-	s.PushGaps, s.PushMissed = ptr(gaps), ptr(missed)
-	if st := in.StatsEnd; st != nil {
-		s.ServerPushDelivered = ptr(float64(st.Push.Delivered))
-	}
-	if missed > 0 {
-		fail("comet dropped %.0f seqs before their subscribers saw them (%.0f answers with X-Oldest-Seq)", missed, gaps)
-	}
-	var delivered float64
-	for _, n := range hist {
-		delivered += n
-	}
-	s.BroadcastDelivered = ptr(delivered)
-	// Every connection subscribes, and a subscriber between two polls fetches the
-	// stored message on its next poll, so each broadcast is owed to every connection
-	// the server held when it was sent.
-	var expected float64
-	if len(in.Broadcasts) > 0 {
-		for _, b := range in.Broadcasts {
-			expected += connsAt(in.Monitor, b.SentUnix, s.ConnsPeakHeld)
-		}
-	} else {
-		expected = float64(s.Broadcasts) * s.ConnsPeakHeld
-	}
-	s.BroadcastExpected = ptr(expected)
-	p50, p99, top := histQuantiles(hist)
-	s.BroadcastP50Ms, s.BroadcastP99Ms = ptr(p50), ptr(p99)
-	if !math.IsNaN(clientMax) {
-		top = clientMax
-	}
-	s.BroadcastMaxMs = ptr(top)
-	if s.Broadcasts == 0 {
-		fail("push ran but no broadcast was recorded")
-	} else if delivered < expected {
-		fail("push delivered %.0f of %.0f expected messages", delivered, expected)
-	}
-}
-
-// histQuantiles returns the bucket upper bounds holding the 50th and 99th
-// percentile (the smallest bound whose cumulative count reaches ceil(q*total)) and
-// the largest non-empty bound. An infinite bound maps to NaN.
-func histQuantiles(hist map[float64]float64) (p50, p99, top float64) {
-	bounds := make([]float64, 0, len(hist))
-	var total float64
-	for b, n := range hist {
-		if n > 0 {
-			bounds = append(bounds, b)
-			total += n
-		}
-	}
-	if total == 0 {
-		return math.NaN(), math.NaN(), math.NaN()
-	}
-	sort.Float64s(bounds)
-	q := func(frac float64) float64 {
-		rank := math.Ceil(frac * total)
-		var cum float64
-		for _, b := range bounds {
-			cum += hist[b]
-			if cum >= rank {
-				return finite(b)
-			}
-		}
-		return finite(bounds[len(bounds)-1])
-	}
-	return q(0.5), q(0.99), finite(bounds[len(bounds)-1])
-}
-
 func finite(v float64) float64 {
 	if math.IsInf(v, 0) {
 		return math.NaN()
 	}
 	return v
-}
-
-// connsAt returns conns of the last monitor row at or before t that has them (the connections a broadcast sent
-// at t is owed to), else of the first row after t, else fallback. Not the row nearest in time: under a push the
-// admin can be too busy to answer labmon, and the nearest row with conns may then be one of the drain at the end.
-func connsAt(rows []schema.MonitorRow, t, fallback float64) float64 {
-	best, after := math.NaN(), math.NaN()
-	for _, r := range rows {
-		switch {
-		case math.IsNaN(r.Conns):
-		case r.T <= t:
-			best = r.Conns
-		case math.IsNaN(after):
-			after = r.Conns
-		}
-	}
-	switch {
-	case !math.IsNaN(best):
-		return best
-	case !math.IsNaN(after):
-		return after
-	}
-	return fallback
-}
-
-// perEventCPU fills server_cpu_us_per_answer (comet CPU from the end of the ramp to the first broadcast, or to
-// the last sample with conns, ÷ the clients' non-push answers in that window) and server_cpu_us_per_delivery
-// (comet CPU from the first broadcast until the clients' push_received stops growing ÷ deliveries in that window).
-func (s *Summary) perEventCPU(in *Input, holdFrom float64) {
-	holdTo := math.NaN()
-	for _, r := range in.Monitor {
-		if !math.IsNaN(r.Conns) && r.T > holdFrom {
-			holdTo = r.T
-		}
-	}
-	if len(in.Broadcasts) > 0 {
-		holdTo = in.Broadcasts[0].SentUnix
-	}
-	hold := func(l *schema.FloodFinal) float64 { return float64(l.Responses) - float64(l.PushReceived) }
-	push := func(l *schema.FloodFinal) float64 { return float64(l.PushReceived) }
-	if answers := clientsAt(in.Clients, holdTo, hold) - clientsAt(in.Clients, holdFrom, hold); answers > 0 {
-		s.ServerCPUUsPerAnswer = ptr(cpuSeconds(in.Monitor, holdFrom, holdTo) * 1e6 / answers)
-	}
-	if len(in.Broadcasts) == 0 {
-		return
-	}
-	from, to := in.Broadcasts[0].SentUnix, math.NaN()
-	for _, c := range in.Clients {
-		if last := c.Last(); last != nil {
-			for i := range c.Lines {
-				if c.Lines[i].PushReceived == last.PushReceived {
-					if math.IsNaN(to) || c.Lines[i].T > to {
-						to = c.Lines[i].T
-					}
-					break
-				}
-			}
-		}
-	}
-	if deliveries := clientsAt(in.Clients, to, push) - clientsAt(in.Clients, from, push); deliveries > 0 {
-		s.ServerCPUUsPerDelivery = ptr(cpuSeconds(in.Monitor, from, to) * 1e6 / deliveries)
-	}
-}
-
-// cpuSeconds integrates comet_cpu_percent over [from, to]: a row's figure covers the interval since the row before.
-func cpuSeconds(rows []schema.MonitorRow, from, to float64) float64 {
-	if math.IsNaN(from) || math.IsNaN(to) || to <= from {
-		return math.NaN()
-	}
-	var sum float64
-	for i := 1; i < len(rows); i++ {
-		lo, hi := max(rows[i-1].T, from), min(rows[i].T, to)
-		if hi > lo && !math.IsNaN(rows[i].CPUPercent) {
-			sum += (hi - lo) * rows[i].CPUPercent / 100
-		}
-	}
-	return sum
-}
-
-// clientsAt sums, over the clients, value linearly interpolated between their lines at t (0 before a client's
-// first line, its last value after its last).
-func clientsAt(clients []Client, t float64, value func(*schema.FloodFinal) float64) float64 {
-	if math.IsNaN(t) {
-		return math.NaN()
-	}
-	var sum float64
-	for _, c := range clients {
-		prevT, prevV := math.Inf(-1), 0.0
-		v := 0.0
-		for i := range c.Lines {
-			l := &c.Lines[i]
-			cur := value(l)
-			if l.T >= t {
-				if l.T == t || math.IsInf(prevT, -1) {
-					v = cur * b2f(l.T == t)
-				} else {
-					v = prevV + (cur-prevV)*(t-prevT)/(l.T-prevT)
-				}
-				break
-			}
-			prevT, prevV, v = l.T, cur, cur
-		}
-		sum += v
-	}
-	return sum
 }
 
 func b2f(b bool) float64 {
@@ -553,37 +351,4 @@ func baseName(dir string) string {
 		return dir[i+1:]
 	}
 	return dir
-}
-
-// clientStarts records when each client's flood started connecting, from its first line.
-func (s *Summary) clientStarts(in *Input) {
-	for _, c := range in.Clients {
-		if len(c.Lines) == 0 {
-			continue
-		}
-		if s.ClientStartUnix == nil {
-			s.ClientStartUnix = map[string]float64{}
-		}
-		first := c.Lines[0]
-		s.ClientStartUnix[c.Name] = first.T - first.ElapsedS
-	}
-}
-
-// ClientStartOffsets lists each client's start relative to the earliest, in client order ("client1 +0.00 s").
-func (s *Summary) ClientStartOffsets() string {
-	if len(s.ClientStartUnix) == 0 {
-		return ""
-	}
-	names := make([]string, 0, len(s.ClientStartUnix))
-	earliest := math.Inf(1)
-	for name, t := range s.ClientStartUnix {
-		names = append(names, name)
-		earliest = math.Min(earliest, t)
-	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, name := range names {
-		parts[i] = fmt.Sprintf("%s +%.2f s", name, s.ClientStartUnix[name]-earliest)
-	}
-	return strings.Join(parts, ", ")
 }
