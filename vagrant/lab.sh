@@ -18,19 +18,6 @@ t0=$SECONDS
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespace, libvirtd)"
 
-# Memory the profile asks for, against what this machine has (the VMs' RAM is committed as they touch it).
-profile_mb() {
-  case ${COMETLAB_PROFILE:-seed} in
-    small) echo $(( ${COMETLAB_SERVER_MEM:-3072} + ${COMETLAB_CLIENTS:-3} * ${COMETLAB_CLIENT_MEM:-1536} )) ;;
-    *) echo $(( ${COMETLAB_SERVER_MEM:-16384} + ${COMETLAB_CLIENTS:-3} * ${COMETLAB_CLIENT_MEM:-4096} )) ;;
-  esac
-}
-vm_mb=$(profile_mb)
-host_mb=$(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024 ))
-if [ "$vm_mb" -gt "$host_mb" ]; then
-  die "the VMs want $vm_mb MB (COMETLAB_PROFILE=${COMETLAB_PROFILE:-seed}) but $host_mb MB is available: use COMETLAB_PROFILE=small or set COMETLAB_*_MEM"
-fi
-
 box_t=$SECONDS
 make -s -C "$root" box
 box_s=$((SECONDS - box_t))
