@@ -21,6 +21,9 @@ uri="qemu:///system?socket=$sockdir/libvirt-sock"
 say() { printf 'vmlab: %s\n' "$*"; }
 die() { printf 'vmlab: %s\n' "$*" >&2; exit 1; }
 
+# virsh against the namespace's libvirtd.
+ns_virsh() { LIBVIRT_DEFAULT_URI=$uri ip netns exec "$ns" virsh "$@"; }
+
 need_root() { [ "$(id -u)" = 0 ] || die "run as root (network and mount namespaces)"; }
 
 running() { [ -S "$sockdir/libvirt-sock" ] && [ -f "$state/libvirtd.pid" ] && kill -0 "$(cat "$state/libvirtd.pid")" 2>/dev/null; }
@@ -69,7 +72,7 @@ EOF
   " >"$state/log/start.log" 2>&1 || { cat "$state/log/start.log" >&2; die "libvirtd did not start"; }
   local _
   for _ in $(seq 1 100); do
-    if running && LIBVIRT_DEFAULT_URI=$uri ip netns exec "$ns" virsh -q version >/dev/null 2>&1; then
+    if running && ns_virsh -q version >/dev/null 2>&1; then
       say "libvirtd $(cat "$state/libvirtd.pid") up in namespace $ns (socket $sockdir/libvirt-sock)"
       return 0
     fi
@@ -87,7 +90,7 @@ cmd_exec() {
 cmd_status() {
   if running; then
     say "running: namespace $ns, libvirtd $(cat "$state/libvirtd.pid")"
-    LIBVIRT_DEFAULT_URI=$uri ip netns exec "$ns" virsh list --all
+    ns_virsh list --all
   else
     say "not running"
     return 1
@@ -100,8 +103,8 @@ cmd_stop() {
     # Domains first, politely: libvirt removes their disks' locks and the bridges' state.
     if running; then
       local dom
-      for dom in $(LIBVIRT_DEFAULT_URI=$uri ip netns exec "$ns" virsh -q list --name 2>/dev/null); do
-        LIBVIRT_DEFAULT_URI=$uri ip netns exec "$ns" virsh -q destroy "$dom" >/dev/null 2>&1 || true
+      for dom in $(ns_virsh -q list --name 2>/dev/null); do
+        ns_virsh -q destroy "$dom" >/dev/null 2>&1 || true
       done
     fi
     # Then every process still in the namespace (libvirtd, dnsmasq, qemu), by PID.
