@@ -17,6 +17,13 @@ func bc(seq uint64) Message {
 }
 
 func TestNext(t *testing.T) {
+	bcs := func(from, to uint64) []Message {
+		var ms []Message
+		for seq := from; seq <= to; seq++ {
+			ms = append(ms, bc(seq))
+		}
+		return ms
+	}
 	tests := []struct {
 		name    string
 		keep    int
@@ -24,19 +31,28 @@ func TestNext(t *testing.T) {
 		id      string
 		since   uint64
 		wantSeq uint64 // 0 = nothing
+		wantGap Gap    // the seqs after since the ring no longer holds
 	}{
-		{"empty store", 4, nil, "a", 0, 0},
-		{"own publish", 4, []Message{pub(1, "a")}, "a", 0, 1},
-		{"other id not seen", 4, []Message{pub(1, "b")}, "a", 0, 0},
-		{"broadcast seen by anyone", 4, []Message{bc(1)}, "zzz", 0, 1},
-		{"since filters", 4, []Message{pub(1, "a"), pub(2, "a")}, "a", 1, 2},
-		{"since at last", 4, []Message{pub(1, "a"), bc(2)}, "a", 2, 0},
-		{"oldest first across kinds", 4, []Message{bc(1), pub(2, "a"), bc(3)}, "a", 0, 1},
-		{"pub older than broadcast", 4, []Message{pub(1, "a"), bc(2)}, "a", 0, 1},
-		{"broadcast between pubs", 4, []Message{pub(1, "a"), bc(2), pub(3, "a")}, "a", 1, 2},
-		{"ring drops oldest broadcast", 2, []Message{bc(1), bc(2), bc(3)}, "x", 0, 2},
-		{"per-id drops oldest", 2, []Message{pub(1, "a"), pub(2, "a"), pub(3, "a")}, "a", 0, 2},
-		{"non-increasing seq ignored", 4, []Message{pub(5, "a"), pub(3, "a")}, "a", 0, 5},
+		{"empty store", 4, nil, "a", 0, 0, Gap{}},
+		{"own publish", 4, []Message{pub(1, "a")}, "a", 0, 1, Gap{}},
+		{"other id not seen", 4, []Message{pub(1, "b")}, "a", 0, 0, Gap{}},
+		{"broadcast seen by anyone", 4, []Message{bc(1)}, "zzz", 0, 1, Gap{}},
+		{"since filters", 4, []Message{pub(1, "a"), pub(2, "a")}, "a", 1, 2, Gap{}},
+		{"since at last", 4, []Message{pub(1, "a"), bc(2)}, "a", 2, 0, Gap{}},
+		{"oldest first across kinds", 4, []Message{bc(1), pub(2, "a"), bc(3)}, "a", 0, 1, Gap{}},
+		{"pub older than broadcast", 4, []Message{pub(1, "a"), bc(2)}, "a", 0, 1, Gap{}},
+		{"broadcast between pubs", 4, []Message{pub(1, "a"), bc(2), pub(3, "a")}, "a", 1, 2, Gap{}},
+		{"ring drops oldest broadcast", 2, []Message{bc(1), bc(2), bc(3)}, "x", 0, 2, Gap{}},
+		{"per-id drops oldest", 2, []Message{pub(1, "a"), pub(2, "a"), pub(3, "a")}, "a", 0, 2, Gap{}},
+		{"non-increasing seq ignored", 4, []Message{pub(5, "a"), pub(3, "a")}, "a", 0, 5, Gap{}},
+		{"nothing dropped", 4, bcs(1, 4), "x", 1, 2, Gap{}},
+		{"ring overran since", 4, bcs(1, 9), "x", 2, 6, Gap{Oldest: 6, Missed: 3}},
+		{"since just before the oldest held", 4, bcs(1, 9), "x", 5, 6, Gap{}},
+		{"since is the last dropped", 4, bcs(1, 9), "x", 4, 6, Gap{Oldest: 6, Missed: 1}},
+		{"new subscriber is owed nothing older", 4, bcs(1, 9), "x", 0, 6, Gap{}},
+		{"caught up: nothing to answer", 4, bcs(1, 9), "x", 9, 0, Gap{}},
+		{"per-id queue overran since", 2, []Message{pub(1, "a"), pub(2, "a"), pub(3, "a"), pub(4, "a")}, "a", 1, 3, Gap{Oldest: 3, Missed: 1}},
+		{"other id's drop is not this id's gap", 1, []Message{pub(1, "b"), pub(2, "b"), pub(3, "a")}, "a", 2, 3, Gap{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,15 +60,15 @@ func TestNext(t *testing.T) {
 			for _, m := range tc.adds {
 				s.Add(m)
 			}
-			m, _, ok := s.Next([]byte(tc.id), tc.since)
+			m, gap, ok := s.Next([]byte(tc.id), tc.since)
 			if tc.wantSeq == 0 {
-				if ok {
-					t.Fatalf("Next = seq %d, want nothing", m.Seq)
+				if ok || gap != (Gap{}) {
+					t.Fatalf("Next = (%d, %+v, %v), want nothing", m.Seq, gap, ok)
 				}
 				return
 			}
-			if !ok || m.Seq != tc.wantSeq {
-				t.Fatalf("Next = (%d, %v), want seq %d", m.Seq, ok, tc.wantSeq)
+			if !ok || m.Seq != tc.wantSeq || gap != tc.wantGap {
+				t.Fatalf("Next since %d = (%d, %+v, %v), want seq %d gap %+v", tc.since, m.Seq, gap, ok, tc.wantSeq, tc.wantGap)
 			}
 			want := fmt.Sprintf("p%d", m.Seq)
 			if m.Broadcast {
@@ -92,52 +108,6 @@ func TestPagingReturnsEveryKeptMessageInOrder(t *testing.T) {
 	}
 	if s.LastSeq() != 7 {
 		t.Fatalf("LastSeq = %d, want 7", s.LastSeq())
-	}
-}
-
-func TestNextGap(t *testing.T) {
-	bcs := func(from, to uint64) []Message {
-		var ms []Message
-		for seq := from; seq <= to; seq++ {
-			ms = append(ms, bc(seq))
-		}
-		return ms
-	}
-	tests := []struct {
-		name    string
-		keep    int
-		adds    []Message
-		id      string
-		since   uint64
-		wantSeq uint64
-		want    Gap
-	}{
-		{"nothing dropped", 4, bcs(1, 4), "x", 1, 2, Gap{}},
-		{"ring overran since", 4, bcs(1, 9), "x", 2, 6, Gap{Oldest: 6, Missed: 3}},
-		{"since just before the oldest held", 4, bcs(1, 9), "x", 5, 6, Gap{}},
-		{"since is the last dropped", 4, bcs(1, 9), "x", 4, 6, Gap{Oldest: 6, Missed: 1}},
-		{"new subscriber is owed nothing older", 4, bcs(1, 9), "x", 0, 6, Gap{}},
-		{"caught up: nothing to answer", 4, bcs(1, 9), "x", 9, 0, Gap{}},
-		{"per-id queue overran since", 2, []Message{pub(1, "a"), pub(2, "a"), pub(3, "a"), pub(4, "a")}, "a", 1, 3, Gap{Oldest: 3, Missed: 1}},
-		{"other id's drop is not this id's gap", 1, []Message{pub(1, "b"), pub(2, "b"), pub(3, "a")}, "a", 2, 3, Gap{}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := New(tc.keep)
-			for _, m := range tc.adds {
-				s.Add(m)
-			}
-			m, gap, ok := s.Next([]byte(tc.id), tc.since)
-			if tc.wantSeq == 0 {
-				if ok || gap != (Gap{}) {
-					t.Fatalf("Next = (%d, %+v, %v), want nothing", m.Seq, gap, ok)
-				}
-				return
-			}
-			if !ok || m.Seq != tc.wantSeq || gap != tc.want {
-				t.Fatalf("Next since %d = (%d, %+v, %v), want seq %d gap %+v", tc.since, m.Seq, gap, ok, tc.wantSeq, tc.want)
-			}
-		})
 	}
 }
 
