@@ -11,10 +11,19 @@ LAB_VARS = $(call lab_var,CONNS,lab_conns) $(call lab_var,RATE,lab_rate) $(call 
 # run.json's "command": the make command that made the run (`$(call lab_command,lab)`), shown in results/README.md.
 lab_words = $(foreach v,COMETLAB_PROFILE CONNS RATE DURATION HOLD_MIN HOLD_MAX SAMPLE ENGINE PUSH,$(if $($(v)),$(v)=$($(v))))
 lab_command = -e '{"lab_command": "make $(1) $(strip $(lab_words))"}'
+# One local lab at a time: every run creates and sweeps the cometlab-* namespaces, so a second run would tear down
+# the first. A second `make lab` or `make test-lab` waits for the first (LAB_LOCK_WAIT seconds, then exits 75).
+LAB_LOCK ?= /run/cometlab-lab.lock
+LAB_LOCK_WAIT ?= 7200
+lab_locked = { flock -n $(LAB_LOCK) true || echo "waiting for the lab run that holds $(LAB_LOCK)"; } && \
+	flock -E 75 -w $(LAB_LOCK_WAIT) $(LAB_LOCK)
 LAB_PLAYBOOK = cd ansible && PATH=/usr/local/go/bin:$$PATH ansible-playbook
 
-.PHONY: lab lab-clean lint-lab test-lab test-lab-idempotence
+.PHONY: lab lab-unlocked lab-clean lint-lab test-lab test-lab-idempotence
 lab: deps
+	$(lab_locked) $(MAKE) -s lab-unlocked
+
+lab-unlocked:
 	$(LAB_PLAYBOOK) -i ../inventory/$(INVENTORY).yml run.yml $(LAB_VARS) $(call lab_command,lab) $(LAB_PLAYBOOK_FLAGS)
 
 lab-clean:
@@ -30,9 +39,9 @@ lint-lab:
 
 # Real local runs into a temporary results folder (ansible/tests/test_lab.sh says what is asserted).
 test-lab: build
-	ansible/tests/test_lab.sh
-	ansible/tests/test_idempotence.sh
+	$(lab_locked) ansible/tests/test_lab.sh
+	$(lab_locked) ansible/tests/test_idempotence.sh
 
 # Topology + tune twice: the second pass must report changed=0; then teardown.
 test-lab-idempotence:
-	ansible/tests/test_idempotence.sh
+	$(lab_locked) ansible/tests/test_idempotence.sh
