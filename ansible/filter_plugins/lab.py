@@ -34,11 +34,11 @@ def sysctl_plan(desired, here, root=None, netns=False, notes=None):
         note = (" (%s)" % notes[key]) if key in notes else ""
         if not probe.get("exists"):
             if netns and host.get("exists"):
-                reason = "global, not per network namespace: host value %s left unchanged" % host.get("value")
+                reason = _global_reason(host.get("value"), value)
             else:
                 reason = "not in this kernel%s" % note
         elif netns and not key.startswith("net."):
-            reason = "global, not per network namespace: host value %s left unchanged" % probe.get("value")
+            reason = _global_reason(probe.get("value"), value)
         elif not probe.get("writable"):
             where = "inside a network namespace" if netns else "on this kernel"
             reason = "read-only %s: value %s stays in force" % (where, probe.get("value"))
@@ -47,6 +47,14 @@ def sysctl_plan(desired, here, root=None, netns=False, notes=None):
             continue
         plan["skipped"][key] = reason + (note if probe.get("exists") else "")
     return plan
+
+
+def _global_reason(host_value, wanted):
+    """Why a host-wide key is not set from inside a namespace, and whether the host already has the wanted value
+    (Topology sets a few for the run: topology_host_sysctls)."""
+    if " ".join(str(host_value).split()) == " ".join(str(wanted).split()):
+        return "global, not per network namespace: host value %s, as wanted" % host_value
+    return "global, not per network namespace: host value %s left unchanged" % host_value
 
 
 def netns_links(results):

@@ -2,7 +2,7 @@
 # make test-lab: small real runs of the local lab (network namespaces on this machine) into a
 # temporary results folder:
 #   1. CONNS=12000 DURATION=20s HOLD 2s-5s: passes; run.json complete; traffic on all six NICs of
-#      every client; namespaces gone and tcp_child_ehash_entries restored afterwards.
+#      every client; namespaces gone and the host-wide sysctls restored afterwards.
 #   2. PUSH=broadcast:2:3s: passes; two broadcasts, each answered by every connection.
 #   3. flood on client2 killed mid-run: the playbook fails naming client2 and flood, results are
 #      still collected, namespaces are gone.
@@ -12,6 +12,7 @@ cd "$(dirname "$0")/../.."
 export PATH=/usr/local/go/bin:$PATH
 results=$(mktemp -d /tmp/cometlab-test-lab.XXXXXX)
 ehash_before=$(cat /proc/sys/net/ipv4/tcp_child_ehash_entries)
+backlog_before=$(cat /proc/sys/net/core/netdev_max_backlog)
 started=$SECONDS
 ok=0
 finish() {
@@ -26,6 +27,7 @@ step() { echo "test-lab [$((SECONDS - started))s]: $*"; }
 check_clean() {
   if ip netns list | grep -q '^cometlab-'; then fail "namespaces left after $1: $(ip netns list | grep '^cometlab-' | tr '\n' ' ')"; fi
   [ "$(cat /proc/sys/net/ipv4/tcp_child_ehash_entries)" = "$ehash_before" ] || fail "tcp_child_ehash_entries not restored after $1"
+  [ "$(cat /proc/sys/net/core/netdev_max_backlog)" = "$backlog_before" ] || fail "netdev_max_backlog not restored after $1"
   local pidfile pid
   for pidfile in /run/cometlab/*/*.pid; do
     [ -s "$pidfile" ] || continue
