@@ -214,12 +214,12 @@ func (c *child) onEvent(fd int, ev netpoll.EpollEvent) {
 		if !c.sendRequest(fd) {
 			c.drop(fd)
 		} else if ev&(netloop.In|netloop.RdHup|netloop.Hup|netloop.Err) != 0 {
-			c.readFrom(fd)
+			c.readFrom(fd, ev&(netloop.RdHup|netloop.Hup|netloop.Err) != 0)
 		}
 		c.pump()
 	case slotEstablished:
 		if ev&(netloop.In|netloop.RdHup|netloop.Hup|netloop.Err) != 0 {
-			c.readFrom(fd)
+			c.readFrom(fd, ev&(netloop.RdHup|netloop.Hup|netloop.Err) != 0)
 		}
 	}
 }

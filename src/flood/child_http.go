@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/comet-lab/comet-lab/src/lib/httpwire"
+	"github.com/comet-lab/comet-lab/src/lib/netloop"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +27,7 @@ func (c *child) sendRequest(fd int) bool {
 		b = append(b, "\r\n\r\n"...)
 		c.reqBuf, req = b, b
 	}
-	n, err := unix.Write(fd, req)
+	n, err := netloop.Write(fd, req)
 	if err != nil || n != len(req) {
 		// A fresh or idle socket always has room for a few dozen bytes; anything else is a dead connection.
 		return false
@@ -35,13 +36,14 @@ func (c *child) sendRequest(fd int) bool {
 	return true
 }
 
-// readFrom reads until EAGAIN (edge-triggered) and handles every complete response.
-func (c *child) readFrom(fd int) {
+// readFrom reads what fd has (edge-triggered) and handles every complete response. Like comet's workers it stops
+// after a short read (netloop.Read says why) unless the event reported a hang-up or error (toEOF).
+func (c *child) readFrom(fd int, toEOF bool) {
 	for {
-		n, err := unix.Read(fd, c.readBuf)
+		n, err := netloop.Read(fd, c.readBuf)
 		switch {
 		case n > 0:
-			if !c.consume(fd, c.readBuf[:n]) {
+			if !c.consume(fd, c.readBuf[:n]) || (n < len(c.readBuf) && !toEOF) {
 				return
 			}
 		case err == unix.EINTR:

@@ -57,7 +57,7 @@ func (s *worker) onControl(ev netpoll.EpollEvent) {
 		return
 	}
 	for {
-		n, err := read(s.cfd, s.cbuf)
+		n, err := netloop.Read(s.cfd, s.cbuf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -83,7 +83,7 @@ func (s *worker) onControl(ev netpoll.EpollEvent) {
 			answered := s.push(&m)
 			ack, _ := control.Append(s.wbuf[:0], control.Message{Kind: control.Ack, Seq: m.Seq, Answered: answered})
 			s.wbuf = ack
-			if _, err := write(s.cfd, ack); err != nil {
+			if _, err := netloop.Write(s.cfd, ack); err != nil {
 				s.logLimited("ack", err)
 			}
 		case control.Drain:

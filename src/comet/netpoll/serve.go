@@ -30,12 +30,11 @@ func (s *worker) onConn(fd int, ev netpoll.EpollEvent) {
 	}
 }
 
-// readAll reads what fd has (edge-triggered). A short read means the receive queue was empty at that moment and
-// any later data raises a new edge, so the read that would only say EAGAIN is skipped, one syscall per request
-// saved; unless the event reported a hang-up or error (toEOF): then reading goes on to see EOF or the error.
+// readAll reads what fd has (edge-triggered), stopping after a short read (netloop.Read says why) unless the event
+// reported a hang-up or error (toEOF): then reading goes on to see EOF or the error.
 func (s *worker) readAll(fd int, toEOF bool) {
 	for s.conns[fd].state != stFree {
-		n, err := read(fd, s.rbuf)
+		n, err := netloop.Read(fd, s.rbuf)
 		if err != nil {
 			switch err {
 			case unix.EINTR:

@@ -3,8 +3,6 @@
 package netpoll
 
 import (
-	"unsafe"
-
 	"github.com/comet-lab/comet-lab/src/comet/stats"
 	"github.com/comet-lab/comet-lab/src/lib/netloop"
 	"golang.org/x/sys/unix"
@@ -97,7 +95,7 @@ func (s *worker) send(fd int, b []byte, closeAfter bool) bool {
 
 // writeOrClose writes what the socket takes now; a write error other than EAGAIN closes fd (ok = false).
 func (s *worker) writeOrClose(fd int, b []byte) (n int, ok bool) {
-	n, err := write(fd, b)
+	n, err := netloop.Write(fd, b)
 	if err != nil && err != unix.EAGAIN {
 		if err == unix.ECONNRESET {
 			s.slot.Add(stats.Resets, 1)
@@ -107,34 +105,6 @@ func (s *worker) writeOrClose(fd int, b []byte) (n int, ok bool) {
 	}
 	s.slot.Add(stats.BytesOut, int64(n))
 	return n, true
-}
-
-// write is write(2) on a non-blocking fd. It never blocks, so it goes without the runtime's syscall bookkeeping
-// (entersyscall/exitsyscall): that is cheaper per call, and sysmon never sees the P in a syscall and hands it to
-// another thread (futex wake-ups and thread switches that cost as much as the write itself).
-func write(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(r), nil
-	}
-}
-
-// read is read(2) on a non-blocking fd, raw for the same reasons as write.
-func read(fd int, b []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
 }
 
 // flush writes queued output; false if fd was closed.
