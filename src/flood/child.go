@@ -44,6 +44,9 @@ type slot struct {
 }
 
 // child runs one process's share of connections. Every field is owned by the loop goroutine.
+// seqTally is what a child saw of one pushed seq: how many answers carried it and the latest one's latency.
+type seqTally struct{ count, maxMs uint64 }
+
 type child struct {
 	plan    Plan
 	loop    *netloop.Loop
@@ -73,7 +76,7 @@ type child struct {
 	rep        ChildReport
 	holdHist   *HoldHist
 	pushHist   *LatHist
-	pushPerSeq map[uint64]uint64
+	pushPerSeq map[uint64]seqTally
 }
 
 func newChild(p Plan) (*child, error) {
@@ -81,7 +84,7 @@ func newChild(p Plan) (*child, error) {
 		return nil, err
 	}
 	c := &child{plan: p, start: time.Now(), partial: map[int][]byte{}, readBuf: make([]byte, readBufSize),
-		holdHist: NewHoldHist(), pushHist: NewLatHist(), pushPerSeq: map[uint64]uint64{}}
+		holdHist: NewHoldHist(), pushHist: NewLatHist(), pushPerSeq: map[uint64]seqTally{}}
 	c.dst, c.dstPort, _ = netloop.ParseAddr4(p.Target)
 	for _, s := range p.Sources {
 		v, _ := parseIPv4(s.Addr)
@@ -269,8 +272,10 @@ func (c *child) snapshot(final bool) ChildReport {
 	if final {
 		r.MinAnswers, r.AnsweredConns = c.minAnswers()
 		r.PushPerSeq = make(map[uint64]uint64, len(c.pushPerSeq))
-		for k, v := range c.pushPerSeq {
-			r.PushPerSeq[k] = v
+		r.PushMaxMsPerSeq = make(map[uint64]uint64, len(c.pushPerSeq))
+		for seq, t := range c.pushPerSeq {
+			r.PushPerSeq[seq] = t.count
+			r.PushMaxMsPerSeq[seq] = t.maxMs
 		}
 	}
 	return r

@@ -119,11 +119,15 @@ func (c *child) onResponse(fd int, resp httpwire.Response) {
 		return
 	}
 	c.rep.PushReceived++
+	var latMs float64
 	if resp.PubNanos != 0 {
-		c.pushHist.Add(float64(time.Now().UnixNano()-resp.PubNanos) / 1e6)
+		latMs = float64(time.Now().UnixNano()-resp.PubNanos) / 1e6
+		c.pushHist.Add(latMs)
 	}
-	if _, ok := c.pushPerSeq[resp.Seq]; ok || len(c.pushPerSeq) < maxSeqsKept {
-		c.pushPerSeq[resp.Seq]++
+	if t, ok := c.pushPerSeq[resp.Seq]; ok || len(c.pushPerSeq) < maxSeqsKept {
+		t.count++
+		t.maxMs = max(t.maxMs, uint64(math.Ceil(max(latMs, 0))))
+		c.pushPerSeq[resp.Seq] = t
 	} else {
 		c.rep.PushSeqsDropped++
 	}

@@ -209,6 +209,11 @@ func TestEndToEndPush(t *testing.T) {
 	if perSeq["1"] != float64(20) {
 		t.Errorf("push_per_seq[1] = %v, want 20 (every subscriber's first message)", perSeq["1"])
 	}
+	// The fake server publishes each message 5 ms before it answers, so the latest of seq 1's deliveries is at
+	// least 5 ms after its publish and, on loopback, well under the run's 2 s.
+	if late := final["push_max_ms_per_seq"].(map[string]any)["1"]; late == nil || late.(float64) < 5 || late.(float64) > 2000 {
+		t.Errorf("push_max_ms_per_seq[1] = %v, want 5..2000 ms", late)
+	}
 	_, maxSince, _ := srv.snapshot()
 	if len(maxSince) != 20 {
 		t.Errorf("server saw %d subscriber ids, want 20 unique: %v", len(maxSince), maxSince)

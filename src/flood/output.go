@@ -67,10 +67,13 @@ func (co *coordinator) aggregate() agg {
 		}
 		if r.PushPerSeq != nil {
 			if a.PushPerSeq == nil {
-				a.PushPerSeq = map[uint64]uint64{}
+				a.PushPerSeq, a.PushMaxMsPerSeq = map[uint64]uint64{}, map[uint64]uint64{}
 			}
 			for k, v := range r.PushPerSeq {
 				a.PushPerSeq[k] += v
+			}
+			for k, v := range r.PushMaxMsPerSeq {
+				a.PushMaxMsPerSeq[k] = max(a.PushMaxMsPerSeq[k], v)
 			}
 		}
 	}
@@ -133,10 +136,10 @@ func (co *coordinator) finalLine(failures []string) schema.FloodFinal {
 		}
 	}
 	f := schema.FloodFinal{FloodLine: l, Final: true, Passed: passed, Message: msg, HoldHist: a.hold.Export(),
-		PushHistMs: a.push.Export(), PushPerSeq: a.PushPerSeq, MinEstablishedPst: co.minAfterRamp,
-		MinAnswersPerConn: a.MinAnswers}
+		PushHistMs: a.push.Export(), PushPerSeq: a.PushPerSeq, PushMaxMsPerSeq: a.PushMaxMsPerSeq,
+		MinEstablishedPst: co.minAfterRamp, MinAnswersPerConn: a.MinAnswers}
 	if f.PushPerSeq == nil {
-		f.PushPerSeq = map[uint64]uint64{}
+		f.PushPerSeq, f.PushMaxMsPerSeq = map[uint64]uint64{}, map[uint64]uint64{}
 	}
 	if co.peak > 0 {
 		f.PSSPerConn = float64(co.pss) / float64(co.peak)

@@ -31,9 +31,10 @@ type ChildReport struct {
 	HoldHist        map[int]uint64    `json:"hold_hist,omitempty"`
 	PushReceived    uint64            `json:"push_received"`
 	PushHist        map[int]uint64    `json:"push_hist_ms,omitempty"`
-	PushPerSeq      map[uint64]uint64 `json:"push_per_seq,omitempty"`   // final report only
-	MinAnswers      uint64            `json:"min_answers,omitempty"`    // final report only
-	AnsweredConns   int               `json:"answered_conns,omitempty"` // final report only: conns MinAnswers covers
+	PushPerSeq      map[uint64]uint64 `json:"push_per_seq,omitempty"`        // final report only
+	PushMaxMsPerSeq map[uint64]uint64 `json:"push_max_ms_per_seq,omitempty"` // final report only: latest delivery
+	MinAnswers      uint64            `json:"min_answers,omitempty"`         // final report only
+	AnsweredConns   int               `json:"answered_conns,omitempty"`      // final report only: conns MinAnswers covers
 	PushSeqsDropped uint64            `json:"push_seqs_dropped,omitempty"`
 	PushGaps        uint64            `json:"push_gaps,omitempty"`   // answers with X-Oldest-Seq: the server dropped seqs after since
 	PushMissed      uint64            `json:"push_missed,omitempty"` // the seqs those answers skipped

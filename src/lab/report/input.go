@@ -166,9 +166,11 @@ func (c Client) Final() bool { l := c.Last(); return l != nil && l.Final }
 
 // Broadcast is one line of server/broadcasts.jsonl.
 type Broadcast struct {
-	Seq      uint64  `json:"seq"`
-	SentUnix float64 `json:"sent_unix"`
-	Answered float64 `json:"answered"`
+	Seq         uint64  `json:"seq"`
+	SentUnix    float64 `json:"sent_unix"`
+	Answered    float64 `json:"answered"`      // subscribers held at that moment (the rest fetch it on their next poll)
+	AnswerS     float64 `json:"answer_s"`      // until every worker had written its answers
+	ConnsAtSend float64 `json:"conns_at_send"` // /stats conns just before the POST (0 in older runs)
 }
 
 // NICCounter is one interface's packet counters.

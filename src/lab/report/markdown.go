@@ -89,6 +89,20 @@ func Markdown(in *Input, s Summary, charts []string) []byte {
 			optInt(s.PushMissed), optInt(s.PushGaps), optInt(s.ServerPushDelivered))
 	}
 	w("| pass/fail | %s | — |\n\n", verdict)
+	if len(s.BroadcastRows) > 0 {
+		w("Broadcasts, each owed to every connection held when it was sent; \"latest\" is the last subscriber's delivery\n")
+		w("after the publish; comet's write is its publish call, until every worker had answered its held subscribers.\n\n")
+		w("| # | sent | delivered of owed | latest delivery | comet write (held then) |\n|---:|---:|---|---:|---|\n")
+		for i, r := range s.BroadcastRows {
+			latest := "—"
+			if r.LatestMs != nil {
+				latest = fmt.Sprintf("%.1f s", *r.LatestMs/1000)
+			}
+			w("| %d | +%.1f s | %s of %s | %s | %.1f s (%s) |\n", i+1, r.SentOffsetS, thousands(r.Delivered), thousands(r.Owed),
+				latest, r.CometWriteS, thousands(r.HeldAnswered))
+		}
+		w("\n")
+	}
 	if len(s.FailureReasons) > 0 {
 		w("Failure reasons:\n\n")
 		for _, r := range s.FailureReasons {

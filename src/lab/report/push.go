@@ -56,8 +56,9 @@ func (s *Summary) pushSummary(in *Input, fail func(string, ...any)) {
 	// the server held when it was sent.
 	var expected float64
 	if len(in.Broadcasts) > 0 {
-		for _, b := range in.Broadcasts {
-			expected += connsAt(in.Monitor, b.SentUnix, s.ConnsPeakHeld)
+		s.BroadcastRows = broadcastRows(in, s.ConnsPeakHeld)
+		for _, r := range s.BroadcastRows {
+			expected += r.Owed
 		}
 	} else {
 		expected = float64(s.Broadcasts) * s.ConnsPeakHeld
@@ -74,6 +75,42 @@ func (s *Summary) pushSummary(in *Input, fail func(string, ...any)) {
 	} else if delivered < expected {
 		fail("push delivered %.0f of %.0f expected messages", delivered, expected)
 	}
+}
+
+// BroadcastRow is one broadcast as the clients saw it: owed to every connection the server held when it was sent,
+// delivered when a subscriber's answer carried its seq (held then, or fetched on the next poll), and how long after
+// the publish its latest delivery came.
+type BroadcastRow struct {
+	Seq          uint64   `json:"seq"`
+	SentOffsetS  float64  `json:"sent_offset_s"` // after the first broadcast
+	Owed         float64  `json:"owed"`
+	Delivered    float64  `json:"delivered"`
+	LatestMs     *float64 `json:"latest_ms"`     // nil when the clients did not record it (older flood)
+	CometWriteS  float64  `json:"comet_write_s"` // comet's publish call: every worker wrote to its held subscribers
+	HeldAnswered float64  `json:"held_answered"` // subscribers held at that moment, answered at once
+}
+
+func broadcastRows(in *Input, connsFallback float64) []BroadcastRow {
+	rows := make([]BroadcastRow, 0, len(in.Broadcasts))
+	for _, b := range in.Broadcasts {
+		r := BroadcastRow{Seq: b.Seq, SentOffsetS: b.SentUnix - in.Broadcasts[0].SentUnix, Owed: b.ConnsAtSend,
+			CometWriteS: b.AnswerS, HeldAnswered: b.Answered}
+		if r.Owed == 0 { // runs before conns_at_send: the monitor's count at or just before the send
+			r.Owed = connsAt(in.Monitor, b.SentUnix, connsFallback)
+		}
+		for _, c := range in.Clients {
+			last := c.Last()
+			if last == nil {
+				continue
+			}
+			r.Delivered += float64(last.PushPerSeq[b.Seq])
+			if ms, ok := last.PushMaxMsPerSeq[b.Seq]; ok && (r.LatestMs == nil || float64(ms) > *r.LatestMs) {
+				r.LatestMs = ptr(float64(ms))
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 // histQuantiles returns the bucket upper bounds holding the 50th and 99th

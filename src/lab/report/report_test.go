@@ -132,16 +132,57 @@ func TestBroadcastExpected(t *testing.T) {
 			[]schema.MonitorRow{row(60, 1000), row(70, 1000), row(100, nan), row(190, nan), row(292, 600), row(297, 200)},
 			[]float64{72, 102, 132, 162, 192}, 5000},
 		{"broadcast before the first row with conns", []schema.MonitorRow{row(0, nan), row(5, 800)}, []float64{1}, 800},
+		// broadcast.py's count at the POST wins over a monitor row sampled before the ramp's last conns.
+		{"conns at send recorded", []schema.MonitorRow{row(0, 996), row(10, 1000)}, []float64{1, 11}, 2000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := &Input{Run: Run{RunID: "x"}, Monitor: tc.rows, HaveBcast: true}
 			for _, at := range tc.sent {
-				in.Broadcasts = append(in.Broadcasts, Broadcast{SentUnix: at})
+				b := Broadcast{SentUnix: at}
+				if strings.HasPrefix(tc.name, "conns at send") {
+					b.ConnsAtSend = 1000
+				}
+				in.Broadcasts = append(in.Broadcasts, b)
 			}
 			s := Summarize(in)
 			checkNum(t, "broadcast_expected", s.BroadcastExpected, tc.want)
 		})
+	}
+}
+
+// Each broadcast's row sums its seq over the clients and takes the latest delivery among them; a client line
+// without per-seq latencies (older flood) leaves "latest" unknown rather than zero.
+func TestBroadcastRows(t *testing.T) {
+	final := func(perSeq, maxMs map[uint64]uint64) Client {
+		return Client{Lines: []schema.FloodFinal{{Final: true, PushPerSeq: perSeq, PushMaxMsPerSeq: maxMs}}}
+	}
+	in := &Input{Run: Run{RunID: "x"}, HaveBcast: true,
+		Broadcasts: []Broadcast{{Seq: 7, SentUnix: 100, ConnsAtSend: 30, AnswerS: 2.5, Answered: 30},
+			{Seq: 8, SentUnix: 130, ConnsAtSend: 30, AnswerS: 1, Answered: 4}},
+		Clients: []Client{final(map[uint64]uint64{7: 10, 8: 10}, map[uint64]uint64{7: 900, 8: 15000}),
+			final(map[uint64]uint64{7: 20, 8: 19}, map[uint64]uint64{7: 1200, 8: 300})}}
+	got := Summarize(in).BroadcastRows
+	want := []BroadcastRow{
+		{Seq: 7, SentOffsetS: 0, Owed: 30, Delivered: 30, LatestMs: ptr(1200), CometWriteS: 2.5, HeldAnswered: 30},
+		{Seq: 8, SentOffsetS: 30, Owed: 30, Delivered: 29, LatestMs: ptr(15000), CometWriteS: 1, HeldAnswered: 4},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("rows %+v, want %+v", got, want)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.LatestMs == nil || *g.LatestMs != *w.LatestMs {
+			t.Errorf("row %d latest %v, want %v", i, g.LatestMs, *w.LatestMs)
+		}
+		g.LatestMs, w.LatestMs = nil, nil
+		if g != w {
+			t.Errorf("row %d %+v, want %+v", i, g, w)
+		}
+	}
+	in.Clients = []Client{final(map[uint64]uint64{7: 30}, nil)}
+	if rows := Summarize(in).BroadcastRows; rows[0].LatestMs != nil || rows[0].Delivered != 30 || rows[1].Delivered != 0 {
+		t.Errorf("without per-seq latencies: %+v", rows)
 	}
 }
 

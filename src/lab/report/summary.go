@@ -47,6 +47,7 @@ type Summary struct {
 	BroadcastP50Ms              *float64           `json:"broadcast_p50_ms"`
 	BroadcastP99Ms              *float64           `json:"broadcast_p99_ms"`
 	BroadcastMaxMs              *float64           `json:"broadcast_max_ms"`
+	BroadcastRows               []BroadcastRow     `json:"broadcast_rows,omitempty"`   // one per broadcast, in order
 	PushGaps                    *float64           `json:"push_gaps"`                  // Σ clients' answers with X-Oldest-Seq
 	PushMissed                  *float64           `json:"push_missed"`                // Σ seqs those answers skipped
 	ServerPushDelivered         *float64           `json:"server_push_delivered"`      // comet's push.delivered at the end

@@ -44,6 +44,7 @@ type FloodFinal struct {
 	HoldHist          map[int]uint64    `json:"hold_hist"`
 	PushHistMs        map[int]uint64    `json:"push_hist_ms"`
 	PushPerSeq        map[uint64]uint64 `json:"push_per_seq"`
+	PushMaxMsPerSeq   map[uint64]uint64 `json:"push_max_ms_per_seq"` // per seq: the latest delivery, ms after publish
 	PSSPerConn        float64           `json:"flood_pss_per_conn_bytes"`
 	MinEstablishedPst int               `json:"min_established_after_ramp"`
 	MinAnswersPerConn uint64            `json:"min_answers_per_conn"` // fewest responses any connection open at the end got

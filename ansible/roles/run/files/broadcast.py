@@ -1,6 +1,7 @@
 # POSTs /broadcast COUNT times, INTERVAL seconds apart on a fixed schedule (a slow answer does not delay the
 # next broadcast), to comet's admin and writes one JSON line per broadcast to OUT:
-# {"seq", "sent_unix", "answered"}. Runs on the server (inside its namespace in the local lab).
+# {"seq", "sent_unix", "answered", "partial", "answer_s", "conns_at_send"}. Runs on the server (inside its
+# namespace in the local lab).
 #   python3 -c "$(cat broadcast.py)" URL COUNT INTERVAL OUT [WAIT_CONNS WAIT_S]
 # With WAIT_CONNS the schedule starts once comet's /stats counts that many connections (the ramp is over), read
 # here every 0.2 s rather than by the playbook's slower watch, or after WAIT_S seconds whatever the count.
@@ -34,6 +35,7 @@ lines = [None] * count
 
 def send(i):
     body = ("lab broadcast %d of %d" % (i + 1, count)).encode()
+    conns = held_conns()  # every connection held now is owed this broadcast (the report's "owed")
     sent = time.time()
     req = urllib.request.Request(url, data=body, method="POST")
     try:
@@ -41,7 +43,8 @@ def send(i):
         with urllib.request.urlopen(req, timeout=120) as resp:
             answer = json.load(resp)
         lines[i] = {"seq": answer.get("seq"), "sent_unix": round(sent, 6), "answered": answer.get("answered"),
-                    "partial": bool(answer.get("partial")), "answer_s": round(time.time() - sent, 3)}
+                    "partial": bool(answer.get("partial")), "answer_s": round(time.time() - sent, 3),
+                    "conns_at_send": conns}
     except Exception as err:  # recorded, and the exit status says a broadcast failed
         lines[i] = {"seq": None, "sent_unix": round(sent, 6), "answered": None, "error": str(err)}
     print(json.dumps(lines[i]), flush=True)
