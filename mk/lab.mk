@@ -10,7 +10,7 @@ LAB_VARS = $(call lab_var,CONNS,lab_conns) $(call lab_var,RATE,lab_rate) $(call 
 	$(if $(RESULTS),-e 'lab_results=$(abspath $(RESULTS))')
 # run.json's "command": the make command that made the run (`$(call lab_command,lab)`), shown in results/README.md.
 lab_words = $(foreach v,COMETLAB_PROFILE CONNS RATE DURATION HOLD_MIN HOLD_MAX SAMPLE ENGINE PUSH,$(if $($(v)),$(v)=$($(v))))
-lab_command = -e '{"lab_command": "make $(1) $(strip $(lab_words))"}'
+lab_command = -e '{"lab_command": "make $(or $(LAB_TARGET),$(1)) $(strip $(lab_words))"}'
 # One local lab at a time: every run creates and sweeps the cometlab-* namespaces, so a second run would tear down
 # the first. A second `make lab` or `make test-lab` waits for the first (LAB_LOCK_WAIT seconds, then exits 75).
 LAB_LOCK ?= /run/cometlab-lab.lock
@@ -19,12 +19,16 @@ lab_locked = { flock -n $(LAB_LOCK) true || echo "waiting for the lab run that h
 	flock -E 75 -w $(LAB_LOCK_WAIT) $(LAB_LOCK)
 LAB_PLAYBOOK = cd ansible && PATH=/usr/local/go/bin:$$PATH ansible-playbook
 
-.PHONY: lab lab-unlocked lab-clean lint-lab test-lab test-lab-idempotence
+.PHONY: lab lab-unlocked lab-profile lab-clean lint-lab test-lab test-lab-idempotence
 lab: deps
 	$(lab_locked) $(MAKE) -s lab-unlocked
 
 lab-unlocked:
 	$(LAB_PLAYBOOK) -i ../inventory/$(INVENTORY).yml run.yml $(LAB_VARS) $(call lab_command,lab) $(LAB_PLAYBOOK_FLAGS)
+
+# The same run under perf: where the CPU went in the ramp and in each broadcast (scripts/lab-profile.sh).
+lab-profile: deps
+	$(lab_locked) env LAB_TARGET=lab-profile scripts/lab-profile.sh
 
 lab-clean:
 	$(LAB_PLAYBOOK) -i ../inventory/local.yml clean.yml
