@@ -44,9 +44,10 @@ def load_roles(path):
         for line in f:
             pid, _, args = line.strip().partition(" ")
             if pid.isdigit():
-                r = role_of(args)
-                if r != "other" or pid not in roles:
-                    roles[int(pid)] = r
+                # A lab process keeps its role even if its pid is reused after it exits (a busy machine).
+                r, pid = role_of(args), int(pid)
+                if roles.get(pid, "other") == "other":
+                    roles[pid] = r
     return roles
 
 

@@ -267,8 +267,8 @@ func (c *child) snapshot(final bool) ChildReport {
 	for k, v := range c.rep.ConnectErrors {
 		r.ConnectErrors[k] = v
 	}
-	r.HoldHist = c.holdHist.Export()
-	r.PushHist = c.pushHist.Export()
+	r.HoldHist = c.holdHist.Buckets()
+	r.PushHist = c.pushHist.Buckets()
 	if final {
 		r.MinAnswers, r.AnsweredConns = c.minAnswers()
 		r.PushPerSeq = make(map[uint64]uint64, len(c.pushPerSeq))

@@ -49,22 +49,6 @@ func latUpper(i int) int {
 	return midMaxMs + (i-nFine-nMid+1)*coarseStep
 }
 
-// latIndexOfUpper inverts latUpper; ok is false for a number that is no bucket bound.
-func latIndexOfUpper(u int) (int, bool) {
-	var i int
-	switch {
-	case u >= 1 && u <= fineMaxMs:
-		i = u - 1
-	case u > fineMaxMs && u <= midMaxMs && (u-fineMaxMs)%midStepMs == 0:
-		i = nFine + (u-fineMaxMs)/midStepMs - 1
-	case u > midMaxMs && u <= coarseMaxMs && (u-midMaxMs)%coarseStep == 0:
-		i = nFine + nMid + (u-midMaxMs)/coarseStep - 1
-	default:
-		return 0, false
-	}
-	return i, true
-}
-
 // LatHist counts latencies in fixed buckets.
 type LatHist struct{ counts []uint64 }
 
@@ -85,17 +69,11 @@ func (h *LatHist) Export() map[int]uint64 {
 	return out
 }
 
-// Merge adds exported bucket counts.
-func (h *LatHist) Merge(m map[int]uint64) error {
-	for u, n := range m {
-		i, ok := latIndexOfUpper(u)
-		if !ok {
-			return fmt.Errorf("latency bucket %d ms is not a bucket bound", u)
-		}
-		h.counts[i] += n
-	}
-	return nil
-}
+// Buckets returns the non-empty buckets for the coordinator.
+func (h *LatHist) Buckets() Buckets { return bucketsOf(h.counts) }
+
+// AddBuckets adds a child's buckets.
+func (h *LatHist) AddBuckets(b Buckets) error { return addBuckets(h.counts, b, "latency") }
 
 // Total is the number of recorded values.
 func (h *LatHist) Total() uint64 {
@@ -156,13 +134,33 @@ func (h *HoldHist) Export() map[int]uint64 {
 	return out
 }
 
-// Merge adds exported bucket counts.
-func (h *HoldHist) Merge(m map[int]uint64) error {
-	for s, n := range m {
-		if s < 0 || s > maxHoldSec {
-			return fmt.Errorf("hold bucket %d s out of range 0-%d", s, maxHoldSec)
+// Buckets returns the non-empty buckets for the coordinator.
+func (h *HoldHist) Buckets() Buckets { return bucketsOf(h.counts) }
+
+// AddBuckets adds a child's buckets.
+func (h *HoldHist) AddBuckets(b Buckets) error { return addBuckets(h.counts, b, "hold") }
+
+// Buckets is a histogram on its way from a child to the coordinator: [bucket index, count] of the non-empty buckets,
+// in index order. A JSON array needs no key sort; the map it replaced (up to thousands of latency buckets, encoded
+// by every child every second) was a child's largest user-space cost during a broadcast.
+type Buckets [][2]uint64
+
+func bucketsOf(counts []uint64) Buckets {
+	var out Buckets
+	for i, n := range counts {
+		if n > 0 {
+			out = append(out, [2]uint64{uint64(i), n})
 		}
-		h.counts[s] += n
+	}
+	return out
+}
+
+func addBuckets(counts []uint64, b Buckets, what string) error {
+	for _, in := range b {
+		if in[0] >= uint64(len(counts)) {
+			return fmt.Errorf("%s bucket index %d out of range 0-%d", what, in[0], len(counts)-1)
+		}
+		counts[in[0]] += in[1]
 	}
 	return nil
 }

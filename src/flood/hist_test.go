@@ -20,14 +20,6 @@ func TestLatBuckets(t *testing.T) {
 		if got := latUpper(i); got != tc.upper {
 			t.Errorf("latency %v ms: bucket upper %d, want %d", tc.ms, got, tc.upper)
 		}
-		if j, ok := latIndexOfUpper(tc.upper); !ok || j != i {
-			t.Errorf("latIndexOfUpper(%d) = %d, %v; want %d", tc.upper, j, ok, i)
-		}
-	}
-	for _, u := range []int{0, -1, 10050, 60500, 600001} {
-		if _, ok := latIndexOfUpper(u); ok {
-			t.Errorf("latIndexOfUpper(%d) accepted a number that is no bucket bound", u)
-		}
 	}
 	for i := 1; i < latBuckets; i++ {
 		if latUpper(i) <= latUpper(i-1) {
@@ -49,7 +41,7 @@ func TestLatHistMergeQuantiles(t *testing.T) {
 	b.Add(15000)
 	merged := NewLatHist()
 	for _, h := range []*LatHist{a, b} {
-		if err := merged.Merge(h.Export()); err != nil {
+		if err := merged.AddBuckets(h.Buckets()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,8 +65,8 @@ func TestLatHistMergeQuantiles(t *testing.T) {
 	if NewLatHist().Quantile(0.5) != 0 {
 		t.Error("empty histogram quantile should be 0")
 	}
-	if err := merged.Merge(map[int]uint64{10050: 1}); err == nil {
-		t.Error("Merge accepted a bogus bucket bound")
+	if err := merged.AddBuckets(Buckets{{latBuckets, 1}}); err == nil {
+		t.Error("AddBuckets accepted an index past the last bucket")
 	}
 }
 
@@ -94,13 +86,13 @@ func TestHoldHist(t *testing.T) {
 		}
 	}
 	m := NewHoldHist()
-	m.Merge(got)
-	m.Merge(got)
-	if m.Export()[1] != 4 {
-		t.Errorf("merged bucket 1 = %d, want 4", m.Export()[1])
+	m.AddBuckets(h.Buckets())
+	m.AddBuckets(h.Buckets())
+	if m.Export()[1] != 4 || m.Export()[maxHoldSec] != 2 {
+		t.Errorf("merged buckets 1 and %d = %d, %d, want 4, 2", maxHoldSec, m.Export()[1], m.Export()[maxHoldSec])
 	}
-	if err := m.Merge(map[int]uint64{-1: 1}); err == nil {
-		t.Error("Merge accepted a negative second")
+	if err := m.AddBuckets(Buckets{{maxHoldSec + 1, 1}}); err == nil {
+		t.Error("AddBuckets accepted a second past the last bucket")
 	}
 }
 

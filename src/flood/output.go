@@ -53,10 +53,10 @@ func (co *coordinator) aggregate() agg {
 		}
 		a.HoldCount += r.HoldCount
 		a.HoldSumMs += r.HoldSumMs
-		if err := a.hold.Merge(r.HoldHist); err != nil {
+		if err := a.hold.AddBuckets(r.HoldHist); err != nil {
 			co.log.Warnf("flood: child %d: %v", r.Proc, err)
 		}
-		if err := a.push.Merge(r.PushHist); err != nil {
+		if err := a.push.AddBuckets(r.PushHist); err != nil {
 			co.log.Warnf("flood: child %d: %v", r.Proc, err)
 		}
 		if r.AnsweredConns > 0 {

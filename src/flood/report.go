@@ -28,9 +28,9 @@ type ChildReport struct {
 	HoldSumMs       uint64            `json:"hold_sum_ms"`
 	HoldMinMs       uint64            `json:"hold_min_ms"`
 	HoldMaxMs       uint64            `json:"hold_max_ms"`
-	HoldHist        map[int]uint64    `json:"hold_hist,omitempty"`
+	HoldHist        Buckets           `json:"hold_hist,omitempty"`
 	PushReceived    uint64            `json:"push_received"`
-	PushHist        map[int]uint64    `json:"push_hist_ms,omitempty"`
+	PushHist        Buckets           `json:"push_hist_ms,omitempty"`
 	PushPerSeq      map[uint64]uint64 `json:"push_per_seq,omitempty"`        // final report only
 	PushMaxMsPerSeq map[uint64]uint64 `json:"push_max_ms_per_seq,omitempty"` // final report only: latest delivery
 	MinAnswers      uint64            `json:"min_answers,omitempty"`         // final report only
