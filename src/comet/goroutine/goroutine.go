@@ -174,16 +174,8 @@ func (e *engine) heartbeat() (stop func()) {
 
 // ServeHTTP is every request: held GET/HEAD, /sub push, or an error answer.
 func (e *engine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		e.fail(rw, http.StatusMethodNotAllowed)
-		return
-	}
-	if len(r.TransferEncoding) > 0 {
-		e.fail(rw, http.StatusBadRequest)
-		return
-	}
-	if r.ContentLength > 0 {
-		e.fail(rw, http.StatusRequestEntityTooLarge)
+	if status := e.check(r); status != 0 {
+		e.fail(rw, status)
 		return
 	}
 	var wt *waiter
@@ -211,6 +203,27 @@ func (e *engine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		e.mu.Unlock()
 	}
 	e.hold(rw, r, wt)
+}
+
+// check applies the request rules net/http leaves to the handler, as the netpoll engine's parser does
+// (src/lib/httpwire, docs/conformance.md): the request-target's form and characters and the Host value (400), the
+// method (405 for POST, which comet implements on the admin listener, 501 for any other), and no request body
+// (413). It returns 0 for a request to serve.
+func (e *engine) check(r *http.Request) int {
+	if _, ok := httpwire.TargetPath([]byte(r.Method), []byte(r.RequestURI)); !ok || !httpwire.ValidHost([]byte(r.Host)) {
+		return http.StatusBadRequest
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost:
+		return http.StatusMethodNotAllowed
+	default:
+		return http.StatusNotImplemented
+	}
+	if len(r.TransferEncoding) > 0 || r.ContentLength > 0 {
+		return http.StatusRequestEntityTooLarge
+	}
+	return 0
 }
 
 // hold keeps the request until its random deadline, a pushed message, a drain or the client leaving.
@@ -292,6 +305,9 @@ func (e *engine) fail(rw http.ResponseWriter, status int) {
 	h.Set("Connection", "close")
 	h.Set("Content-Type", "text/plain")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if status == http.StatusMethodNotAllowed {
+		h.Set("Allow", "GET, HEAD") // RFC 9110 §15.5.6
+	}
 	rw.WriteHeader(status)
 	rw.Write([]byte(body))
 	c, _ := stats.StatusCounter(status)
