@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -312,6 +313,29 @@ func (e *engine) fail(rw http.ResponseWriter, status int) {
 	rw.Write([]byte(body))
 	c, _ := stats.StatusCounter(status)
 	e.slot.Add(c, 1)
+	closeAfter(rw)
+}
+
+// closeAfter ends the connection once an error answer is sent. net/http would keep it open while it waits for a
+// body the handler refused (a 100-continue request's, which the client never sends), although the answer says
+// "Connection: close" (RFC 9112 §9.6). Like net/http's own close, it half-closes first and drains what the client
+// still sends for a moment, so unread input does not turn the close into a reset that destroys the answer.
+func closeAfter(rw http.ResponseWriter) {
+	rc := http.NewResponseController(rw)
+	if rc.Flush() != nil {
+		return
+	}
+	conn, _, err := rc.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*trackedConn); ok {
+		if cw, ok := tc.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			io.Copy(io.Discard, io.LimitReader(conn, 64<<10))
+		}
+	}
 }
 
 // addWaiter registers wt; the caller holds e.mu.
