@@ -8,8 +8,11 @@
 //     without a 408 (net/http writes nothing); they are still counted as err_408 / idle_timeouts, from the
 //     connection's state when it closes;
 //   - -max-heads has no net/http equivalent: no 503 is ever sent;
-//   - malformed heads and heads over 8 KiB are answered by net/http itself (400 / 431); they are counted by
-//     recognising net/http's own error responses on the connection.
+//   - malformed heads and heads over 8 KiB are answered by net/http itself (400 / 431; 501 for a transfer coding
+//     other than chunked, 505 for a major version other than 1); they are counted by recognising net/http's own
+//     error responses on the connection. Where that differs from the RFC (docs/conformance.md: 431 where a
+//     request-target is too long, 501 where a Transfer-Encoding does not end in chunked, Transfer-Encoding ignored in
+//     HTTP/1.0) the conformance suite records it.
 package goroutine
 
 import (

@@ -21,6 +21,14 @@ type Case struct {
 	NginxNote   string
 }
 
+// goroutineOutcome is the goroutine engine's column: comet's unless net/http answers otherwise.
+func goroutineOutcome(c *Case) outcome {
+	if c.Goroutine != "" {
+		return c.Goroutine
+	}
+	return c.Comet
+}
+
 // sub is the target of every row: nchan's subscriber location, and a held /sub poll on comet.
 const sub = "/sub?id=conformance"
 

@@ -71,11 +71,4 @@ func run(t *testing.T, e engine) {
 
 func cometOutcome(c *Case) outcome { return c.Comet }
 
-func goroutineOutcome(c *Case) outcome {
-	if c.Goroutine != "" {
-		return c.Goroutine
-	}
-	return c.Comet
-}
-
 func nginxOutcome(c *Case) outcome { return c.Nginx }

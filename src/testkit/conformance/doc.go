@@ -54,7 +54,7 @@ func generated() string {
 	b.WriteString("\n### The requests\n\nEach row's bytes, as written to the socket (Go string syntax; long ones shortened here, " +
 		"sent in full).\n\n| id | request |\n|---|---|\n")
 	for i := range Cases {
-		fmt.Fprintf(&b, "| `%s` | `%s` |\n", Cases[i].ID, cell(shorten(strconv.Quote(Cases[i].Raw))))
+		fmt.Fprintf(&b, "| `%s` | `%s` |\n", Cases[i].ID, cell(shorten(Cases[i].Raw)))
 	}
 	b.WriteString("\n" + endMarker + "\n")
 	return b.String()
@@ -99,10 +99,12 @@ func list(ids []string) string {
 // cell keeps text inside one table cell.
 func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
-func shorten(s string) string {
-	const max = 160
-	if len(s) <= max {
-		return s
+// shorten quotes raw, cut to a readable length with its size in bytes.
+func shorten(raw string) string {
+	const max = 100
+	q := strconv.Quote(raw)
+	if len(q) <= max {
+		return q
 	}
-	return s[:max] + fmt.Sprintf("…(%d bytes)", len(s))
+	return fmt.Sprintf("%s… (%d bytes)", q[:max], len(raw))
 }
