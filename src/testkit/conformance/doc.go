@@ -85,8 +85,16 @@ func summary(b *strings.Builder) {
 			b.WriteString("answers as the RFC says on every row.\n")
 			continue
 		}
-		fmt.Fprintf(b, "deviates on %d MUST rows%s and %d SHOULD/MAY rows%s.\n", len(must), list(must), len(other), list(other))
+		fmt.Fprintf(b, "deviates on %s%s and %s%s.\n", rows(len(must), "MUST"), list(must), rows(len(other), "SHOULD/MAY"),
+			list(other))
 	}
+}
+
+func rows(n int, level string) string {
+	if n == 1 {
+		return "1 " + level + " row"
+	}
+	return fmt.Sprintf("%d %s rows", n, level)
 }
 
 func list(ids []string) string {
