@@ -64,8 +64,9 @@ func nginxMissing() string {
 	return strings.Join(missing, " and ")
 }
 
-// startNginx runs nginx + nchan on a free loopback port from a temporary prefix and stops it (SIGQUIT to its
-// master by PID, then SIGKILL) when the test ends. A missing nginx or module fails the test: never a skip.
+// startNginx runs nginx + nchan on a free loopback port from a temporary prefix and stops it (SIGTERM to its
+// master by PID, then SIGKILL to its process group) when the test ends. A missing nginx or module fails the test:
+// never a skip.
 func startNginx(t *testing.T) string {
 	t.Helper()
 	if m := nginxMissing(); m != "" {
@@ -94,6 +95,7 @@ func runNginx(t *testing.T, bin string) (string, error) {
 	}
 	errLog := filepath.Join(dir, "error.log")
 	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", errLog)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // master and workers in a group of their own
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -102,11 +104,12 @@ func runNginx(t *testing.T, bin string) (string, error) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	stop := func() {
-		cmd.Process.Signal(syscall.SIGQUIT) // graceful: the master stops its workers
+		cmd.Process.Signal(syscall.SIGTERM) // fast shutdown: the master stops its workers and exits
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
+			// Workers outlive a killed master: kill the group this test started, by its id.
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-done
 		}
 	}
