@@ -29,6 +29,9 @@ var trailers = [][]byte{[]byte("GET / HTTP/1.1\r\n\r\n"), []byte("\x00garbage"),
 
 func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("GET /sub?id=1&since=0 HTTP/1.1\r\nHost: a\r\n\r\n"))
+	f.Add([]byte("\r\nGET http://[::1]:80/sub?id=%41 HTTP/1.2\r\nHost: [::1]:80\r\nExpect: 100-continue\r\n\r\n"))
+	f.Add([]byte("POST /pub HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 1, 1\r\n\r\n"))
+	f.Add([]byte("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nCONNECT a:1 HTTP/2.0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		admin := Limits{AllowBody: true, MaxBody: 64, Methods: []string{"GET", "POST"}}
 		for _, lim := range []*Limits{nil, &admin} {
@@ -56,6 +59,10 @@ func FuzzParseRequest(f *testing.F) {
 				}
 				if req.ContentLength > admin.MaxBody {
 					t.Fatalf("accepted CL %d over MaxBody", req.ContentLength)
+				}
+				// One byte less is an incomplete head, never an error.
+				if _, _, err := parse(data[:n-1]); !errors.Is(err, ErrIncomplete) {
+					t.Fatalf("head without its last byte: %v", err)
 				}
 				// The head alone, followed by anything, parses identically.
 				for _, tail := range trailers {

@@ -180,10 +180,17 @@ func TestParseRequest(t *testing.T) {
 
 // Every strict prefix of a valid request is incomplete, never an error.
 func TestParseRequestPrefixesIncomplete(t *testing.T) {
-	full := "HEAD /sub?id=7 HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nX-Tab:\tv\r\n\r\n"
-	for i := range len(full) {
-		if _, _, err := ParseRequest([]byte(full[:i])); !errors.Is(err, ErrIncomplete) {
-			t.Fatalf("prefix %q: %v, want ErrIncomplete", full[:i], err)
+	for _, full := range []string{
+		"HEAD /sub?id=7 HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nX-Tab:\tv\r\n\r\n",
+		"\r\n\r\nGET http://h:1/sub?id=7 HTTP/1.2\r\nHost: [::1]:1\r\nContent-Length: 0, 0\r\nExpect: 100-continue\r\n\r\n",
+	} {
+		if _, _, err := ParseRequest([]byte(full)); err != nil {
+			t.Fatalf("%q: %v", full, err)
+		}
+		for i := range len(full) {
+			if _, _, err := ParseRequest([]byte(full[:i])); !errors.Is(err, ErrIncomplete) {
+				t.Fatalf("prefix %q: %v, want ErrIncomplete", full[:i], err)
+			}
 		}
 	}
 }
