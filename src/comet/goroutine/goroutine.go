@@ -216,14 +216,16 @@ func (e *engine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // check applies the request rules net/http leaves to the handler, as the netpoll engine's parser does
 // (src/lib/httpwire, docs/conformance.md): the head limit (headLimit), the request-target's form and characters and
-// the Host value (400), the
-// method (405 for POST, which comet implements on the admin listener, 501 for any other), and no request body
-// (413). It returns 0 for a request to serve.
+// the Host value (400; 421 for an https target, RFC 9110 §7.4), the method (405 for POST, which comet implements on
+// the admin listener, 501 for any other), and no request body (413). It returns 0 for a request to serve.
 func (e *engine) check(r *http.Request) int {
 	if status := headLimit(r); status != 0 {
 		return status
 	}
-	if _, ok := httpwire.TargetPath([]byte(r.Method), []byte(r.RequestURI)); !ok || !httpwire.ValidHost([]byte(r.Host)) {
+	if _, status := httpwire.TargetPath([]byte(r.Method), []byte(r.RequestURI)); status != 0 {
+		return status
+	}
+	if !httpwire.ValidHost([]byte(r.Host)) {
 		return http.StatusBadRequest
 	}
 	switch r.Method {

@@ -123,6 +123,7 @@ func TestErrorAnswersCloseAndCount(t *testing.T) {
 		{"target over 8 KiB", "GET /" + strings.Repeat("t", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414, stats.Err414},
 		{"head over 64 KiB", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n", 431, stats.Err431},
 		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, stats.Err505},
+		{"https target without TLS", "GET https://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 421, stats.Err421},
 		{"fragment in target", "GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", 400, stats.Err400},
 		{"invalid Host port", "GET / HTTP/1.1\r\nHost: x:8y\r\n\r\n", 400, stats.Err400},
 		{"bad since", "GET /sub?id=a&since=x HTTP/1.1\r\nHost: x\r\n\r\n", 400, stats.Err400},

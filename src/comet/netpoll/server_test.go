@@ -224,6 +224,7 @@ func TestHostileInput(t *testing.T) {
 		{"64 KiB target", "GET /" + strings.Repeat("t", 64<<10), 414, stats.Err414},
 		{"unknown expectation", "GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n", 417, stats.Err417},
 		{"missing Host", "GET / HTTP/1.1\r\n\r\n", 400, stats.Err400},
+		{"https target without TLS", "GET https://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 421, stats.Err421},
 		{"CL and TE", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400, stats.Err400},
 		{"body on GET", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 413, stats.Err413},
 		{"sub without id", "GET /sub?since=3 HTTP/1.1\r\nHost: x\r\n\r\n", 400, stats.Err400},

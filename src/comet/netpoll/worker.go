@@ -339,7 +339,7 @@ func (s *worker) buildFixed() {
 			s.emptyResp[k][h] = httpwire.AppendResponse(nil, 200, nil, nil, k == 1, h == 1)
 		}
 	}
-	for _, st := range []int{400, 405, 408, 413, 414, 417, 431, 501, 503, 505} {
+	for _, st := range []int{400, 405, 408, 413, 414, 417, 421, 431, 501, 503, 505} {
 		var hdr [][2]string
 		if st == 405 {
 			hdr = allowHeader // RFC 9110 §15.5.6: a 405 MUST list the methods the resource supports

@@ -49,6 +49,7 @@ const (
 	Err417
 	Err501
 	Err505
+	Err421
 	numCounters
 )
 
@@ -64,17 +65,18 @@ var Names = [...]string{
 	PushDelivered: "push_delivered", HeartbeatUnix: "heartbeat_unix", StartedUnix: "started_unix", Heads: "heads",
 	Goroutines: "goroutines", PushGaps: "push_gaps", PushMissed: "push_missed",
 	Err414: "err_414", Err417: "err_417", Err501: "err_501", Err505: "err_505",
+	Err421: "err_421",
 }
 
 // ErrorCounters are the counters reported under "errors" in /stats, with their kind names.
-var ErrorCounters = []Counter{Err400, Err405, Err408, Err413, Err414, Err417, Err431, Err501, Err503, Err505, Resets,
-	SlowCloses, PipelineCloses}
+var ErrorCounters = []Counter{Err400, Err405, Err408, Err413, Err414, Err417, Err421, Err431, Err501, Err503, Err505,
+	Resets, SlowCloses, PipelineCloses}
 
 // statusCounters pairs each error status comet answers with its counter.
 var statusCounters = [...]struct {
 	status int
 	c      Counter
-}{{400, Err400}, {405, Err405}, {408, Err408}, {413, Err413}, {414, Err414}, {417, Err417}, {431, Err431},
+}{{400, Err400}, {405, Err405}, {408, Err408}, {413, Err413}, {414, Err414}, {417, Err417}, {421, Err421}, {431, Err431},
 	{501, Err501}, {503, Err503}, {505, Err505}}
 
 // StatusCounter is the counter an error response with this status counts in. A status without one (ok false) is

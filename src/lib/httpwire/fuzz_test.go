@@ -81,7 +81,7 @@ func FuzzParseRequest(f *testing.F) {
 			default:
 				status := statusOf(err)
 				switch status {
-				case 400, 405, 411, 413, 414, 417, 431, 501, 505:
+				case 400, 405, 411, 413, 414, 417, 421, 431, 501, 505:
 				default:
 					t.Fatalf("unexpected error %v", err)
 				}

@@ -15,7 +15,7 @@ import "errors"
 var ErrIncomplete = errors.New("httpwire: incomplete message")
 
 // Error is a protocol violation. Status is the HTTP status the server should
-// answer with before closing (400, 405, 411, 413, 414, 417, 431, 501, 505);
+// answer with before closing (400, 405, 411, 413, 414, 417, 421, 431, 501, 505);
 // it is 0 for responses parsed by the client.
 type Error struct {
 	Status int

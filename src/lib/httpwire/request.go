@@ -7,6 +7,7 @@ var (
 	errNotImpl     = &Error{501, "method not implemented"}
 	errBadMethod   = &Error{400, "malformed method"}
 	errBadTarget   = &Error{400, "malformed request-target"}
+	errMisdirected = &Error{421, "https target on a connection without TLS"}
 	errBadVersion  = &Error{400, "malformed HTTP version"}
 	errVersion     = &Error{505, "HTTP major version not supported"}
 	errURITooLong  = &Error{414, "request-target too long"}
@@ -94,8 +95,12 @@ func requestLine(line []byte, methods, known []string) (method, target []byte, m
 	if sp2 < 0 {
 		return nil, nil, 0, reqErrs.badLine
 	}
-	target, ok := TargetPath(method, rest[:sp2])
-	if !ok {
+	target, status := TargetPath(method, rest[:sp2])
+	switch status {
+	case 0:
+	case 421:
+		return nil, nil, 0, errMisdirected
+	default:
 		return nil, nil, 0, errBadTarget
 	}
 	major, minor, ok := parseRequestVersion(rest[sp2+1:])
@@ -127,7 +132,7 @@ func listed(method []byte, list []string) bool {
 }
 
 // parseRequestVersion accepts HTTP-version = "HTTP/" DIGIT "." DIGIT. A minor version above 1 is processed as
-// HTTP/1.1 (RFC 9110 §2.5).
+// HTTP/1.1 (RFC 9110 §6.2).
 func parseRequestVersion(b []byte) (major, minor int, ok bool) {
 	if len(b) != 8 || string(b[:5]) != "HTTP/" || b[6] != '.' || b[5] < '0' || b[5] > '9' || b[7] < '0' || b[7] > '9' {
 		return 0, 0, false

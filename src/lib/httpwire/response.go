@@ -26,6 +26,8 @@ func StatusText(code int) string {
 		return "URI Too Long"
 	case 417:
 		return "Expectation Failed"
+	case 421:
+		return "Misdirected Request"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 500:

@@ -6,35 +6,45 @@ package httpwire
 var rootPath = []byte("/")
 
 // TargetPath checks target's form for method and returns what a server routes on: the path and query of an
-// origin-form or http(s) absolute-form target ("/" when the absolute form has an empty path; a query without a
-// path is returned as "?query"), or the target itself for CONNECT's authority-form and OPTIONS' "*". ok is false
-// for an invalid target, which RFC 9112 §3.2 answers with 400. The result aliases target (or a shared "/").
-func TargetPath(method, target []byte) (path []byte, ok bool) {
+// origin-form or http absolute-form target ("/" when the absolute form has an empty path; a query without a path
+// is returned as "?query"), or the target itself for CONNECT's authority-form and OPTIONS' "*". status is 0 for a
+// target to serve, 400 for an invalid one (RFC 9112 §3.2) and 421 for an https target, which a server without TLS
+// MUST reject (RFC 9110 §7.4). The result aliases target (or a shared "/").
+func TargetPath(method, target []byte) (path []byte, status int) {
+	ok := false
 	switch {
 	case len(target) == 0:
-		return nil, false
 	case target[0] == '/':
-		return target, validPath(target)
+		path, ok = target, validPath(target)
 	case string(method) == "OPTIONS" && string(target) == "*":
-		return target, true
+		path, ok = target, true
 	case string(method) == "CONNECT":
 		// authority-form: uri-host ":" port, no userinfo.
 		i := lastColon(target)
-		return target, i > 0 && i < len(target)-1 && ValidHost(target)
+		path, ok = target, i > 0 && i < len(target)-1 && ValidHost(target)
+	default:
+		var https bool
+		path, https, ok = absolutePath(target)
+		if ok && https {
+			return nil, 421
+		}
 	}
-	return absolutePath(target)
+	if !ok {
+		return nil, 400
+	}
+	return path, 0
 }
 
 // absolutePath accepts "http://" or "https://" (any case) authority path-abempty [ "?" query ].
-func absolutePath(target []byte) ([]byte, bool) {
+func absolutePath(target []byte) (path []byte, https, ok bool) {
 	rest := target
 	switch {
 	case len(rest) > 7 && equalFold(rest[:7], "http://"):
 		rest = rest[7:]
 	case len(rest) > 8 && equalFold(rest[:8], "https://"):
-		rest = rest[8:]
+		rest, https = rest[8:], true
 	default:
-		return nil, false
+		return nil, false, false
 	}
 	end := 0
 	for end < len(rest) && rest[end] != '/' && rest[end] != '?' {
@@ -43,12 +53,12 @@ func absolutePath(target []byte) ([]byte, bool) {
 	authority, path := rest[:end], rest[end:]
 	// RFC 9110 §4.2.1: an http URI with an empty host MUST be rejected; §4.2.4: userinfo is treated as an error.
 	if len(authority) == 0 || authority[0] == ':' || !ValidHost(authority) {
-		return nil, false
+		return nil, https, false
 	}
 	if len(path) == 0 {
-		return rootPath, true
+		return rootPath, https, true
 	}
-	return path, validPath(path)
+	return path, https, validPath(path)
 }
 
 // validPath checks path and query characters: pchar, "/", "?" and well-formed pct-encoding; no fragment.
