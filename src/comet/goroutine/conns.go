@@ -6,6 +6,7 @@ package goroutine
 import (
 	"errors"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -67,22 +68,18 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 // netHTTPError recognises the error responses net/http writes by itself, before any handler runs: they are written
 // in one piece, start with the status line and, unlike handler responses, carry no Date header.
 func netHTTPError(p []byte) (stats.Counter, bool) {
-	const prefix = "HTTP/1.1 4"
-	if len(p) < len(prefix)+2 || string(p[:len(prefix)]) != prefix {
+	const prefix = "HTTP/1.1 "
+	if len(p) < len(prefix)+3 || string(p[:len(prefix)]) != prefix || (p[len(prefix)] != '4' && p[len(prefix)] != '5') {
 		return 0, false
 	}
 	if containsDate(p) {
 		return 0, false
 	}
-	switch string(p[len(prefix)-1 : len(prefix)+2]) {
-	case "431":
-		return stats.Err431, true
-	case "408":
-		return stats.Err408, true
-	case "400":
-		return stats.Err400, true
+	status, err := strconv.Atoi(string(p[len(prefix) : len(prefix)+3]))
+	if err != nil {
+		return 0, false
 	}
-	return 0, false
+	return stats.StatusCounter(status)
 }
 
 func containsDate(p []byte) bool {

@@ -8,8 +8,11 @@
 //     without a 408 (net/http writes nothing); they are still counted as err_408 / idle_timeouts, from the
 //     connection's state when it closes;
 //   - -max-heads has no net/http equivalent: no 503 is ever sent;
-//   - malformed heads and heads over 8 KiB are answered by net/http itself (400 / 431); they are counted by
-//     recognising net/http's own error responses on the connection.
+//   - malformed heads and heads over 64 KiB are answered by net/http itself (400 / 431; 501 for a transfer coding
+//     other than chunked, 505 for a major version other than 1); they are counted by recognising net/http's own
+//     error responses on the connection. The 8 KiB head limit (414 / 431) is the handler's. Where net/http differs
+//     from the RFC (docs/conformance.md: 501 where a Transfer-Encoding does not end in chunked, Transfer-Encoding
+//     ignored in HTTP/1.0) the conformance suite records it.
 package goroutine
 
 import (
@@ -35,12 +38,6 @@ import (
 	"github.com/comet-lab/comet-lab/src/comet/stats"
 	"github.com/sirupsen/logrus"
 )
-
-// maxHead is the request head limit of the wire contract (431 above).
-const maxHead = 8 << 10
-
-// netHTTPSlack is what net/http adds to MaxHeaderBytes before it answers 431 (its initialReadLimitSize).
-const netHTTPSlack = 4096
 
 // engine is one worker's state.
 type engine struct {
@@ -92,7 +89,7 @@ func RunWorker(cfg cometcfg.Config, w cometcfg.Worker) error {
 		Handler:           e,
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout, // 0: net/http falls back to ReadTimeout, also 0 = never, as the flag says
-		MaxHeaderBytes:    maxHead - netHTTPSlack,
+		MaxHeaderBytes:    netHTTPHead - netHTTPSlack,
 		ConnState:         e.connState,
 		ErrorLog:          log.New(w.Log.WriterLevel(logrus.WarnLevel), "net/http: ", 0),
 	}
@@ -174,16 +171,8 @@ func (e *engine) heartbeat() (stop func()) {
 
 // ServeHTTP is every request: held GET/HEAD, /sub push, or an error answer.
 func (e *engine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		e.fail(rw, http.StatusMethodNotAllowed)
-		return
-	}
-	if len(r.TransferEncoding) > 0 {
-		e.fail(rw, http.StatusBadRequest)
-		return
-	}
-	if r.ContentLength > 0 {
-		e.fail(rw, http.StatusRequestEntityTooLarge)
+	if status := e.check(r); status != 0 {
+		e.fail(rw, status)
 		return
 	}
 	var wt *waiter
@@ -283,19 +272,6 @@ func (e *engine) answerMessage(rw http.ResponseWriter, m pushstore.Message) {
 	rw.Write(m.Body)
 	e.slot.Add(stats.Responses, 1)
 	e.slot.Add(stats.PushDelivered, 1)
-}
-
-// fail answers an error status and closes the connection, as the contract asks for every 4xx.
-func (e *engine) fail(rw http.ResponseWriter, status int) {
-	body := http.StatusText(status) + "\n"
-	h := rw.Header()
-	h.Set("Connection", "close")
-	h.Set("Content-Type", "text/plain")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	rw.WriteHeader(status)
-	rw.Write([]byte(body))
-	c, _ := stats.StatusCounter(status)
-	e.slot.Add(c, 1)
 }
 
 // addWaiter registers wt; the caller holds e.mu.

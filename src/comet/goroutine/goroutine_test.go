@@ -119,6 +119,13 @@ func TestErrorAnswersCloseAndCount(t *testing.T) {
 		{"body on get", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 413, stats.Err413},
 		{"head over 8 KiB", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 16<<10) + "\r\n\r\n", 431, stats.Err431},
 		{"malformed", "GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400, stats.Err400},
+		{"unknown method", "BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501, stats.Err501},
+		{"target over 8 KiB", "GET /" + strings.Repeat("t", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414, stats.Err414},
+		{"head over 64 KiB", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n", 431, stats.Err431},
+		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, stats.Err505},
+		{"https target without TLS", "GET https://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 421, stats.Err421},
+		{"fragment in target", "GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", 400, stats.Err400},
+		{"invalid Host port", "GET / HTTP/1.1\r\nHost: x:8y\r\n\r\n", 400, stats.Err400},
 		{"bad since", "GET /sub?id=a&since=x HTTP/1.1\r\nHost: x\r\n\r\n", 400, stats.Err400},
 	}
 	for _, tc := range tests {

@@ -233,7 +233,7 @@ func clientsChild() error {
 		}
 		req := getReq
 		if sub {
-			req = fmt.Sprintf("GET /sub?id=u%d&since=0 HTTP/1.1\r\n\r\n", i)
+			req = fmt.Sprintf("GET /sub?id=u%d&since=0 HTTP/1.1\r\nHost: x\r\n\r\n", i)
 		}
 		if _, err := unix.Write(fd, []byte(req)); err != nil {
 			return err

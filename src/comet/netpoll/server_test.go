@@ -82,7 +82,7 @@ func TestConnectionPersistence(t *testing.T) {
 		{"HTTP/1.1 keep-alive re-poll", getReq, false, false, "ok\n"},
 		{"HTTP/1.0 closes", "GET / HTTP/1.0\r\n\r\n", false, true, "ok\n"},
 		{"HTTP/1.0 keep-alive stays", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false, false, "ok\n"},
-		{"Connection: close closes", "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n", false, true, "ok\n"},
+		{"Connection: close closes", "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false, true, "ok\n"},
 		{"HEAD has no body", "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", true, false, ""},
 	}
 	tw := startWorker(t, testConfig())
@@ -110,7 +110,7 @@ func TestConnectionPersistence(t *testing.T) {
 func TestPipelinedInOrder(t *testing.T) {
 	tw := startWorker(t, testConfig())
 	c := dial(t, tw.port)
-	c.write(t, getReq+"HEAD / HTTP/1.1\r\n\r\n"+"GET /last HTTP/1.1\r\nConnection: close\r\n\r\n")
+	c.write(t, getReq+"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"+"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	start := time.Now()
 	for i, headOnly := range []bool{false, true, false} {
 		a := c.response(t, 5*time.Second, headOnly)
@@ -137,9 +137,9 @@ func TestThousandPipelined(t *testing.T) {
 	var b strings.Builder
 	for i := 0; i < 1000; i++ {
 		if i%3 == 1 {
-			b.WriteString("HEAD / HTTP/1.1\r\n\r\n")
+			b.WriteString("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
 		} else {
-			fmt.Fprintf(&b, "GET /%d HTTP/1.1\r\n\r\n", i)
+			fmt.Fprintf(&b, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
 		}
 	}
 	c.write(t, b.String())
@@ -161,7 +161,7 @@ func TestPipelineCap(t *testing.T) {
 	tw := startWorker(t, cfg)
 	c := dial(t, tw.port)
 	// The first request is held; the rest wait in the spill until it passes MaxPipelined.
-	req := "GET /0123456789 HTTP/1.1\r\n\r\n"
+	req := "GET /0123456789 HTTP/1.1\r\nHost: x\r\n\r\n"
 	c.write(t, strings.Repeat(req, MaxPipelined/len(req)/2))
 	tw.waitCounter(t, stats.Held, 1)
 	c.expectOpen(t, 100*time.Millisecond) // half the cap is fine
@@ -187,7 +187,7 @@ func TestSlowReaderClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Usec: 200000})
-	chunk := []byte(strings.Repeat("GET / HTTP/1.1\r\n\r\n", 1000))
+	chunk := []byte(strings.Repeat("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1000))
 	deadline := time.Now().Add(20 * time.Second)
 	written := 0
 	for tw.get(stats.SlowCloses) == 0 && time.Now().Before(deadline) && written < 256<<20 {
@@ -213,17 +213,22 @@ func TestHostileInput(t *testing.T) {
 	}{
 		{"64 KiB head", "GET / HTTP/1.1\r\nX-A: " + strings.Repeat("a", 64<<10), 431, stats.Err431},
 		{"giant header", "GET / HTTP/1.1\r\nX-Big: " + strings.Repeat("b", 9000) + "\r\n\r\n", 431, stats.Err431},
-		{"10,000 small headers", "GET / HTTP/1.1\r\n" + strings.Repeat("X-S: 1\r\n", 10000) + "\r\n", 431, stats.Err431},
+		{"10,000 small headers", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-S: 1\r\n", 10000) + "\r\n", 431, stats.Err431},
 		{"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n", 400, stats.Err400},
-		{"NUL in header", "GET / HTTP/1.1\r\nX-A: a\x00b\r\n\r\n", 400, stats.Err400},
+		{"NUL in header", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400, stats.Err400},
 		{"bare LF", "GET / HTTP/1.1\nHost: x\n\n", 400, stats.Err400},
-		{"invalid method token", "G@T / HTTP/1.1\r\n\r\n", 400, stats.Err400},
-		{"POST not allowed", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405, stats.Err405},
-		{"invalid version", "GET / HTTP/2.0\r\n\r\n", 400, stats.Err400},
-		{"CL and TE", "GET / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400, stats.Err400},
-		{"body on GET", "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 413, stats.Err413},
-		{"sub without id", "GET /sub?since=3 HTTP/1.1\r\n\r\n", 400, stats.Err400},
-		{"sub with bad since", "GET /sub?id=a&since=x HTTP/1.1\r\n\r\n", 400, stats.Err400},
+		{"invalid method token", "G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, stats.Err400},
+		{"POST not allowed", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405, stats.Err405},
+		{"HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 505, stats.Err505},
+		{"unknown method", "BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501, stats.Err501},
+		{"64 KiB target", "GET /" + strings.Repeat("t", 64<<10), 414, stats.Err414},
+		{"unknown expectation", "GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n", 417, stats.Err417},
+		{"missing Host", "GET / HTTP/1.1\r\n\r\n", 400, stats.Err400},
+		{"https target without TLS", "GET https://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 421, stats.Err421},
+		{"CL and TE", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400, stats.Err400},
+		{"body on GET", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 413, stats.Err413},
+		{"sub without id", "GET /sub?since=3 HTTP/1.1\r\nHost: x\r\n\r\n", 400, stats.Err400},
+		{"sub with bad since", "GET /sub?id=a&since=x HTTP/1.1\r\nHost: x\r\n\r\n", 400, stats.Err400},
 	}
 	tw := startWorker(t, testConfig())
 	for _, tc := range tests {
@@ -301,7 +306,7 @@ func TestMaxHeads(t *testing.T) {
 	clients := make([]*client, conns)
 	for i := range clients {
 		clients[i] = dial(t, tw.port)
-		clients[i].write(t, "GET / HTTP/1.1\r\nX-Slow: ")
+		clients[i].write(t, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
 	}
 	tw.waitCounter(t, stats.Err503, conns-maxHeads)
 	tw.waitCounter(t, stats.Heads, maxHeads)

@@ -330,6 +330,8 @@ func (s *worker) onWake(ev netpoll.EpollEvent) {
 	}
 }
 
+var allowHeader = [][2]string{{"Allow", "GET, HEAD"}}
+
 func (s *worker) buildFixed() {
 	for k := 0; k < 2; k++ {
 		for h := 0; h < 2; h++ {
@@ -337,8 +339,12 @@ func (s *worker) buildFixed() {
 			s.emptyResp[k][h] = httpwire.AppendResponse(nil, 200, nil, nil, k == 1, h == 1)
 		}
 	}
-	for _, st := range []int{400, 405, 408, 413, 431, 503} {
-		s.errResp[st] = httpwire.AppendResponse(nil, st, nil, nil, false, false)
+	for _, st := range []int{400, 405, 408, 413, 414, 417, 421, 431, 501, 503, 505} {
+		var hdr [][2]string
+		if st == 405 {
+			hdr = allowHeader // RFC 9110 §15.5.6: a 405 MUST list the methods the resource supports
+		}
+		s.errResp[st] = httpwire.AppendResponse(nil, st, hdr, nil, false, false)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -44,6 +45,11 @@ const (
 	Goroutines // runtime.NumGoroutine(), stamped with the heartbeat
 	PushGaps   // answers telling a subscriber that messages after its since were dropped (X-Oldest-Seq)
 	PushMissed // seqs those answers skipped: what the store dropped before its subscribers saw it
+	Err414
+	Err417
+	Err501
+	Err505
+	Err421
 	numCounters
 )
 
@@ -58,46 +64,40 @@ var Names = [...]string{
 	EmfilePauses: "emfile_pauses", Resets: "resets", SlowCloses: "slow_closes", PipelineCloses: "pipeline_closes",
 	PushDelivered: "push_delivered", HeartbeatUnix: "heartbeat_unix", StartedUnix: "started_unix", Heads: "heads",
 	Goroutines: "goroutines", PushGaps: "push_gaps", PushMissed: "push_missed",
+	Err414: "err_414", Err417: "err_417", Err501: "err_501", Err505: "err_505",
+	Err421: "err_421",
 }
 
 // ErrorCounters are the counters reported under "errors" in /stats, with their kind names.
-var ErrorCounters = []Counter{Err400, Err405, Err408, Err413, Err431, Err503, Resets, SlowCloses, PipelineCloses}
+var ErrorCounters = []Counter{Err400, Err405, Err408, Err413, Err414, Err417, Err421, Err431, Err501, Err503, Err505,
+	Resets, SlowCloses, PipelineCloses}
+
+// statusCounters pairs each error status comet answers with its counter.
+var statusCounters = [...]struct {
+	status int
+	c      Counter
+}{{400, Err400}, {405, Err405}, {408, Err408}, {413, Err413}, {414, Err414}, {417, Err417}, {421, Err421}, {431, Err431},
+	{501, Err501}, {503, Err503}, {505, Err505}}
 
 // StatusCounter is the counter an error response with this status counts in. A status without one (ok false) is
 // answered, and counted, as 400.
 func StatusCounter(status int) (c Counter, ok bool) {
-	switch status {
-	case 400:
-		return Err400, true
-	case 405:
-		return Err405, true
-	case 408:
-		return Err408, true
-	case 413:
-		return Err413, true
-	case 431:
-		return Err431, true
-	case 503:
-		return Err503, true
+	for _, sc := range statusCounters {
+		if sc.status == status {
+			return sc.c, true
+		}
 	}
 	return Err400, false
 }
 
 // ErrorKind names an error counter in /stats ("400", "reset", ...).
 func ErrorKind(c Counter) string {
+	for _, sc := range statusCounters {
+		if sc.c == c {
+			return strconv.Itoa(sc.status)
+		}
+	}
 	switch c {
-	case Err400:
-		return "400"
-	case Err405:
-		return "405"
-	case Err408:
-		return "408"
-	case Err413:
-		return "413"
-	case Err431:
-		return "431"
-	case Err503:
-		return "503"
 	case Resets:
 		return "reset"
 	case SlowCloses:

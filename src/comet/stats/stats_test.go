@@ -97,7 +97,8 @@ func TestStatusCounter(t *testing.T) {
 		ok     bool
 	}{
 		{400, Err400, true}, {405, Err405, true}, {408, Err408, true}, {413, Err413, true}, {431, Err431, true},
-		{503, Err503, true}, {404, Err400, false}, {500, Err400, false}, {0, Err400, false},
+		{503, Err503, true}, {414, Err414, true}, {417, Err417, true}, {501, Err501, true}, {505, Err505, true}, {421, Err421, true},
+		{404, Err400, false}, {500, Err400, false}, {0, Err400, false},
 	}
 	for _, tc := range tests {
 		if c, ok := StatusCounter(tc.status); c != tc.want || ok != tc.ok {

@@ -29,6 +29,9 @@ var trailers = [][]byte{[]byte("GET / HTTP/1.1\r\n\r\n"), []byte("\x00garbage"),
 
 func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("GET /sub?id=1&since=0 HTTP/1.1\r\nHost: a\r\n\r\n"))
+	f.Add([]byte("\r\nGET http://[::1]:80/sub?id=%41 HTTP/1.2\r\nHost: [::1]:80\r\nExpect: 100-continue\r\n\r\n"))
+	f.Add([]byte("POST /pub HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 1, 1\r\n\r\n"))
+	f.Add([]byte("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nCONNECT a:1 HTTP/2.0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		admin := Limits{AllowBody: true, MaxBody: 64, Methods: []string{"GET", "POST"}}
 		for _, lim := range []*Limits{nil, &admin} {
@@ -47,7 +50,8 @@ func FuzzParseRequest(f *testing.F) {
 				if n == 0 || n > DefaultMaxHead || !bytes.HasSuffix(data[:n], []byte("\r\n\r\n")) {
 					t.Fatalf("headLen %d does not end a head", n)
 				}
-				if !within(req.Target, data[:n]) || len(req.Target) == 0 || req.Target[0] != '/' {
+				root := len(req.Target) == 1 && &req.Target[0] == &rootPath[0] // absolute-form with an empty path
+				if !root && !within(req.Target, data[:n]) || len(req.Target) == 0 || req.Target[0] != '/' && req.Target[0] != '?' {
 					t.Fatalf("bad target %q", req.Target)
 				}
 				if lim == nil && (req.Method != MethodGET && req.Method != MethodHEAD || req.ContentLength > 0) {
@@ -55,6 +59,10 @@ func FuzzParseRequest(f *testing.F) {
 				}
 				if req.ContentLength > admin.MaxBody {
 					t.Fatalf("accepted CL %d over MaxBody", req.ContentLength)
+				}
+				// One byte less is an incomplete head, never an error.
+				if _, _, err := parse(data[:n-1]); !errors.Is(err, ErrIncomplete) {
+					t.Fatalf("head without its last byte: %v", err)
 				}
 				// The head alone, followed by anything, parses identically.
 				for _, tail := range trailers {
@@ -73,7 +81,7 @@ func FuzzParseRequest(f *testing.F) {
 			default:
 				status := statusOf(err)
 				switch status {
-				case 400, 405, 413, 431:
+				case 400, 405, 411, 413, 414, 417, 421, 431, 501, 505:
 				default:
 					t.Fatalf("unexpected error %v", err)
 				}

@@ -37,9 +37,16 @@ var respErrs = errSet{
 // fields collects what the parsers need from the header section.
 type fields struct {
 	contentLength int64 // -1 if absent
+	hugeLength    bool  // a valid Content-Length too large for int64
 	chunked       bool  // any Transfer-Encoding header
 	connClose     bool
 	connKeepAlive bool
+	// request only
+	hosts       int  // Host field lines
+	badHost     bool // a Host value that is not uri-host [ ":" port ]
+	te          teState
+	expectOther bool // an Expect member other than 100-continue
+	expect100   bool
 	// response only
 	seq      uint64
 	pubNanos int64
@@ -115,16 +122,19 @@ func parseFields(buf []byte, pos, limit int, es *errSet, resp bool, f *fields) (
 		value = trimOWS(value)
 		switch {
 		case equalFold(name, "content-length"):
-			cl, ok := parseDecimal(value)
-			if !ok {
-				return 0, es.badCL
+			if err := contentLength(value, f, es, resp); err != nil {
+				return 0, err
 			}
-			if f.contentLength >= 0 && f.contentLength != cl {
-				return 0, es.dupCL
-			}
-			f.contentLength = cl
 		case equalFold(name, "transfer-encoding"):
 			f.chunked = true
+			if !resp {
+				f.te.add(value)
+			}
+		case !resp && equalFold(name, "host"):
+			f.hosts++
+			f.badHost = f.badHost || !ValidHost(value)
+		case !resp && equalFold(name, "expect"):
+			expectTokens(value, f)
 		case equalFold(name, "connection"):
 			connectionTokens(value, f)
 		case resp && equalFold(name, "x-oldest-seq"):

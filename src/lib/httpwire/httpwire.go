@@ -15,8 +15,8 @@ import "errors"
 var ErrIncomplete = errors.New("httpwire: incomplete message")
 
 // Error is a protocol violation. Status is the HTTP status the server should
-// answer with before closing (400, 405, 413, 431); it is 0 for responses
-// parsed by the client.
+// answer with before closing (400, 405, 411, 413, 414, 417, 421, 431, 501, 505);
+// it is 0 for responses parsed by the client.
 type Error struct {
 	Status int
 	Reason string
@@ -80,22 +80,27 @@ const (
 
 // ascii character classes, built once.
 var (
-	isToken  [256]bool // RFC 9110 tchar
-	isTarget [256]bool // visible ASCII allowed in a request-target
-	isValue  [256]bool // field-value / reason-phrase bytes: HT, SP, VCHAR, obs-text
+	isToken    [256]bool // RFC 9110 tchar
+	isHostChar [256]bool // RFC 3986 unreserved and sub-delims: reg-name without pct-encoding
+	isPathChar [256]bool // RFC 3986 pchar without pct-encoding, plus "/" and "?": path and query
+	isValue    [256]bool // field-value / reason-phrase bytes: HT, SP, VCHAR, obs-text
 )
 
 func init() {
 	for c := 0; c < 256; c++ {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-			isToken[c] = true
-		}
-		isTarget[c] = c > 0x20 && c < 0x7f
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		isToken[c] = alnum
+		isHostChar[c] = alnum
 		isValue[c] = c == '\t' || (c >= 0x20 && c != 0x7f)
 	}
 	for _, c := range []byte("!#$%&'*+-.^_`|~") {
 		isToken[c] = true
+	}
+	for _, c := range []byte("-._~!$&'()*+,;=") {
+		isHostChar[c] = true
+	}
+	for c := 0; c < 256; c++ {
+		isPathChar[c] = isHostChar[c] || c == ':' || c == '@' || c == '/' || c == '?'
 	}
 }
 

@@ -22,12 +22,22 @@ func StatusText(code int) string {
 		return "Length Required"
 	case 413:
 		return "Content Too Large"
+	case 414:
+		return "URI Too Long"
+	case 417:
+		return "Expectation Failed"
+	case 421:
+		return "Misdirected Request"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 500:
 		return "Internal Server Error"
+	case 501:
+		return "Not Implemented"
 	case 503:
 		return "Service Unavailable"
+	case 505:
+		return "HTTP Version Not Supported"
 	}
 	return "Unknown"
 }

@@ -1,6 +1,7 @@
 package httpwire
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -128,12 +129,18 @@ func TestZeroAllocs(t *testing.T) {
 	req := []byte("GET /sub?id=abc&since=12 HTTP/1.1\r\nHost: example\r\nConnection: keep-alive\r\nUser-Agent: flood\r\n\r\n")
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Seq: 12\r\nX-Pub-Time: 1700000000000000000\r\n\r\nhello")
 	bad := []byte("GET / HTTP/1.1\r\nX: \x00\r\n\r\n")
+	absolute := []byte("GET http://h:1/sub?id=1 HTTP/1.2\r\nHost: h:1\r\nContent-Length: 0, 0\r\nExpect: 100-continue\r\n\r\n")
+	chunked := []byte("GET / HTTP/1.1\r\nHost: [::1]\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+	longTarget := append([]byte("GET /"), bytes.Repeat([]byte("a"), DefaultMaxHead)...)
 	dst := make([]byte, 0, 512)
 	hdr := [][2]string{{"X-Seq", "12"}, {"X-Kind", "pub"}}
 	body := []byte("hello")
 	cases := map[string]func(){
 		"ParseRequest":     func() { ParseRequest(req) },
 		"ParseRequest/bad": func() { ParseRequest(bad) },
+		"ParseRequest/abs": func() { ParseRequest(absolute) },
+		"ParseRequest/TE":  func() { ParseRequest(chunked) },
+		"ParseRequest/414": func() { ParseRequest(longTarget) },
 		"ParseRequestWith": func() { ParseRequestWith(req, Limits{Methods: []string{"GET", "POST"}}) },
 		"ParseResponse":    func() { ParseResponse(resp) },
 		"AppendResponse":   func() { dst = AppendResponse(dst[:0], 200, hdr, body, false, false) },

@@ -7,6 +7,7 @@ type Request struct {
 	Minor         int    // HTTP/1.Minor
 	KeepAlive     bool   // 1.1: unless "Connection: close"; 1.0: only with "Connection: keep-alive"
 	ContentLength int64  // -1 if absent
+	Continue      bool   // HTTP/1.1 "Expect: 100-continue" with a body: send 100 (Continue) before reading it
 }
 
 // Limits configures ParseRequestWith (the admin listener).
@@ -14,7 +15,8 @@ type Limits struct {
 	MaxHead   int      // head bytes including the final CRLF CRLF; 0 = DefaultMaxHead
 	AllowBody bool     // allow Content-Length bodies on methods other than GET/HEAD
 	MaxBody   int64    // largest allowed Content-Length (413 above)
-	Methods   []string // allowed methods (405 otherwise); empty = GET, HEAD
+	Methods   []string // allowed methods; empty = GET, HEAD
+	Known     []string // methods not allowed here but implemented (405); any other gets 501; empty = ImplementedMethods
 }
 
 // Response is a parsed response as seen by the flood client.

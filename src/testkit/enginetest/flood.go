@@ -68,8 +68,8 @@ func checkFloodCycle(t *testing.T, c *Comet) {
 	}
 	// Hostile input while flood's connections are held: each gets its status, flood sees no closes (below).
 	checkError(t, c, "GET / HTTP/1.1\r\nHost: comet\r\nX-Pad: "+strings.Repeat("p", 16<<10)+"\r\n\r\n", 431)
-	checkError(t, c, "BREW / HTTP/1.1\r\nHost: comet\r\n\r\n", 405)
-	checkError(t, c, "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400)
+	checkError(t, c, "BREW / HTTP/1.1\r\nHost: comet\r\n\r\n", 501)
+	checkError(t, c, "GET / HTTP/1.1\r\nHost: comet\r\nBad Header: x\r\n\r\n", 400)
 
 	select {
 	case err := <-done:
