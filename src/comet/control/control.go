@@ -16,6 +16,9 @@ const (
 	Broadcast Kind = 'B' // master->worker: a message for every subscriber
 	Drain     Kind = 'D' // master->worker: answer every held request, close, exit
 	Ack       Kind = 'A' // worker->master: how many held requests a publish/broadcast answered
+	// Batch carries several packets in one, each as [u32 length][packet]: a burst of publishes wakes each worker
+	// once instead of once per message, and the worker's acks for them go back in one packet.
+	Batch Kind = 'M'
 )
 
 // MaxPacket bounds a packet: header + id + a message of the largest allowed size.
@@ -102,4 +105,81 @@ func Decode(p []byte) (Message, error) {
 		return Message{}, fmt.Errorf("control: unknown kind %q", m.Kind)
 	}
 	return m, nil
+}
+
+// batchHead is the size of a Batch packet's kind byte, and batchItem the length prefix of each packet in it.
+const (
+	batchHead = 1
+	batchItem = 4
+)
+
+// AppendToBatch adds the packet pkt to the batch b (an empty b starts one). ok is false, and b unchanged, when the
+// batch would outgrow MaxPacket: send b and start another.
+func AppendToBatch(b, pkt []byte) (out []byte, ok bool) {
+	if len(b) == 0 {
+		b = append(b, byte(Batch))
+	}
+	if len(b)+batchItem+len(pkt) > MaxPacket {
+		return b, false
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(pkt)))
+	return append(b, pkt...), true
+}
+
+// ForEach calls fn with each packet p carries: the packets of a Batch in order, or p itself. It stops at the first
+// error of fn, or at a malformed batch.
+func ForEach(p []byte, fn func(pkt []byte) error) error {
+	if len(p) == 0 || Kind(p[0]) != Batch {
+		return fn(p)
+	}
+	for p = p[batchHead:]; len(p) > 0; {
+		if len(p) < batchItem {
+			return errShort
+		}
+		n := int(binary.LittleEndian.Uint32(p))
+		p = p[batchItem:]
+		if n == 0 || n > len(p) {
+			return errShort
+		}
+		if Kind(p[0]) == Batch {
+			return errors.New("control: batch inside a batch")
+		}
+		if err := fn(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// Handle runs one packet a worker read from the master: each Publish or Broadcast it carries goes to push, which
+// returns how many held requests it answered, and a Drain to drain. It returns the acknowledgement to write back,
+// appended to ack[:0]: one Ack for a lone message, one Batch of Acks for a batch, empty when nothing needs one.
+// Both engines' workers use it, so a batch means the same to each.
+func Handle(p, ack []byte, push func(*Message) uint64, drain func()) ([]byte, error) {
+	ack = ack[:0]
+	batched := len(p) > 0 && Kind(p[0]) == Batch
+	err := ForEach(p, func(pkt []byte) error {
+		m, err := Decode(pkt)
+		if err != nil {
+			return err
+		}
+		switch m.Kind {
+		case Publish, Broadcast:
+			one := Message{Kind: Ack, Seq: m.Seq, Answered: push(&m)}
+			if !batched {
+				ack, err = Append(ack, one)
+				return err
+			}
+			var item [1 + 16]byte
+			enc, _ := Append(item[:0], one)
+			ack, _ = AppendToBatch(ack, enc) // 21 bytes per ack: a full batch of messages never fills it
+		case Drain:
+			drain()
+		default:
+			return fmt.Errorf("control: unexpected %q packet from the master", m.Kind)
+		}
+		return nil
+	})
+	return ack, err
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -87,4 +88,107 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding %q gave %q", p, again)
 		}
 	})
+}
+
+// A batch carries its packets in order; ForEach passes a lone packet through; a batch stops growing at MaxPacket;
+// malformed batches are errors, never a partial silent read.
+func TestBatch(t *testing.T) {
+	var pkts [][]byte
+	for seq := uint64(1); seq <= 3; seq++ {
+		p, _ := Append(nil, Message{Kind: Publish, Seq: seq, ID: []byte("id"), Body: []byte("m")})
+		pkts = append(pkts, p)
+	}
+	var batch []byte
+	for _, p := range pkts {
+		var ok bool
+		if batch, ok = AppendToBatch(batch, p); !ok {
+			t.Fatal("a small batch is full")
+		}
+	}
+	big, _ := Append(nil, Message{Kind: Broadcast, Body: make([]byte, MaxPacket-50)})
+	if _, ok := AppendToBatch(batch, big); ok {
+		t.Error("a batch grew past MaxPacket")
+	}
+	nested, _ := AppendToBatch(nil, batch)
+	tests := []struct {
+		name    string
+		pkt     []byte
+		want    []uint64 // seqs seen, in order
+		wantErr bool
+	}{
+		{"batch of three", batch, []uint64{1, 2, 3}, false},
+		{"lone packet", pkts[1], []uint64{2}, false},
+		{"truncated length", batch[:len(batch)-len(pkts[2])-2], []uint64{1, 2}, true},
+		{"truncated packet", batch[:len(batch)-1], []uint64{1, 2}, true},
+		{"zero length", []byte{byte(Batch), 0, 0, 0, 0}, nil, true},
+		{"batch in a batch", nested, nil, true},
+	}
+	for _, tc := range tests {
+		var got []uint64
+		err := ForEach(tc.pkt, func(p []byte) error {
+			m, err := Decode(p)
+			if err != nil {
+				return err
+			}
+			got = append(got, m.Seq)
+			return nil
+		})
+		if (err != nil) != tc.wantErr || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: seqs %v err %v, want %v err %v", tc.name, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// Handle gives every message to push and acknowledges each with its count: one Ack for a lone message, a Batch of
+// Acks for a batch, none for a drain; a packet a worker cannot use is an error.
+func TestHandle(t *testing.T) {
+	pub := func(seq uint64, kind Kind) []byte {
+		m := Message{Kind: kind, Seq: seq, Body: []byte("m")}
+		if kind == Publish {
+			m.ID = []byte("id")
+		}
+		p, _ := Append(nil, m)
+		return p
+	}
+	drainPkt, _ := Append(nil, Message{Kind: Drain})
+	ackPkt, _ := Append(nil, Message{Kind: Ack, Seq: 1})
+	batch, _ := AppendToBatch(nil, pub(4, Publish))
+	batch, _ = AppendToBatch(batch, pub(5, Broadcast))
+	tests := []struct {
+		name      string
+		pkt       []byte
+		wantSeqs  []uint64 // pushed, in order
+		wantAcks  string   // "seq:answered" of the acks written back
+		wantBatch bool     // the ack is one Batch packet
+		wantDrain bool
+		wantErr   bool
+	}{
+		{"lone publish", pub(3, Publish), []uint64{3}, "[3:30]", false, false, false},
+		{"batch", batch, []uint64{4, 5}, "[4:40 5:50]", true, false, false},
+		{"drain", drainPkt, nil, "[]", false, true, false},
+		{"ack from the master", ackPkt, nil, "[]", false, false, true},
+	}
+	for _, tc := range tests {
+		var seqs []uint64
+		drained := false
+		ack, err := Handle(tc.pkt, make([]byte, 0, 8), func(m *Message) uint64 {
+			seqs = append(seqs, m.Seq)
+			return m.Seq * 10
+		}, func() { drained = true })
+		var acks []string
+		ForEach(ack, func(p []byte) error {
+			if m, err := Decode(p); err == nil && m.Kind == Ack {
+				acks = append(acks, fmt.Sprintf("%d:%d", m.Seq, m.Answered))
+			}
+			return nil
+		})
+		if len(ack) == 0 {
+			acks = nil
+		}
+		isBatch := len(ack) > 0 && Kind(ack[0]) == Batch
+		if (err != nil) != tc.wantErr || fmt.Sprint(seqs) != fmt.Sprint(tc.wantSeqs) || fmt.Sprint(acks) != tc.wantAcks ||
+			isBatch != tc.wantBatch || drained != tc.wantDrain {
+			t.Errorf("%s: pushed %v acks %v batch %v drained %v err %v", tc.name, seqs, acks, isBatch, drained, err)
+		}
+	}
 }

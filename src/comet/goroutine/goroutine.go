@@ -378,24 +378,22 @@ func (e *engine) startControl(fd int) *controlLoop {
 				// EOF: the master is gone or wants a drain; any other error leaves the worker unmanaged, so drain too.
 				return
 			}
-			msg, err := control.Decode(buf[:n])
+			drain := false
+			out, err = control.Handle(buf[:n], out, func(msg *control.Message) uint64 {
+				m := pushstore.FromControl(msg)
+				m.Body = bytes.Clone(m.Body) // handed to waiters as well as stored; the packet buffer is reused
+				return e.publish(m)
+			}, func() { drain = true })
 			if err != nil {
 				e.log.WithError(err).Error("control: bad packet ignored")
-				continue
 			}
-			switch msg.Kind {
-			case control.Drain:
-				return
-			case control.Publish, control.Broadcast:
-				m := pushstore.FromControl(&msg)
-				m.Body = bytes.Clone(m.Body) // handed to waiters as well as stored; the packet buffer is reused
-				answered := e.publish(m)
-				out, _ = control.Append(out[:0], control.Message{Kind: control.Ack, Seq: msg.Seq, Answered: answered})
+			if len(out) > 0 {
 				if _, err := f.Write(out); err != nil {
 					e.log.WithError(err).Error("control: ack not sent")
 				}
-			default:
-				e.log.WithField("kind", string(msg.Kind)).Error("control: unexpected packet kind ignored")
+			}
+			if drain {
+				return
 			}
 		}
 	}()

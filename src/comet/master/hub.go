@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -101,17 +102,22 @@ func (h *Hub) readAcks(c *supervise.Conn) {
 		if err != nil || n == 0 { // EOF: the worker exited; Detach follows once it is reaped
 			return
 		}
-		m, err := control.Decode(buf[:n])
-		if err != nil || m.Kind != control.Ack {
-			h.log.WithField("worker", c.Index).Warn("unexpected control packet from worker")
-			continue
-		}
 		h.mu.Lock()
-		if p := h.pending[m.Seq]; p != nil && p.waiting[c] {
-			p.answered += m.Answered
-			h.stopWaiting(p, c)
-		}
+		err = control.ForEach(buf[:n], func(pkt []byte) error { // a batch of publishes comes back as a batch of acks
+			m, err := control.Decode(pkt)
+			if err != nil || m.Kind != control.Ack {
+				return fmt.Errorf("unexpected control packet from worker %d", c.Index)
+			}
+			if p := h.pending[m.Seq]; p != nil && p.waiting[c] {
+				p.answered += m.Answered
+				h.stopWaiting(p, c)
+			}
+			return nil
+		})
 		h.mu.Unlock()
+		if err != nil {
+			h.log.WithError(err).Warn("control packet from worker ignored")
+		}
 	}
 }
 

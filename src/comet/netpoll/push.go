@@ -73,24 +73,20 @@ func (s *worker) onControl(ev netpoll.EpollEvent) {
 			s.startDrain("control closed")
 			return
 		}
-		m, err := control.Decode(s.cbuf[:n])
+		ack, err := control.Handle(s.cbuf[:n], s.wbuf, s.pushFn, s.drainFn)
+		s.wbuf = ack
 		if err != nil {
 			s.logLimited("control", err)
-			continue
 		}
-		switch m.Kind {
-		case control.Publish, control.Broadcast:
-			answered := s.push(&m)
-			ack, _ := control.Append(s.wbuf[:0], control.Message{Kind: control.Ack, Seq: m.Seq, Answered: answered})
-			s.wbuf = ack
+		if len(ack) > 0 {
 			if _, err := netloop.Write(s.cfd, ack); err != nil {
 				s.logLimited("ack", err)
 			}
-		case control.Drain:
-			s.startDrain("drain requested")
 		}
 	}
 }
+
+func (s *worker) drainRequested() { s.startDrain("drain requested") }
 
 // push stores a message and answers the held subscribers it is for; it returns how many it answered.
 func (s *worker) push(cm *control.Message) uint64 {

@@ -86,7 +86,9 @@ type worker struct {
 	reg     int    // index in the registry, the high half of this worker's connKeys
 	live    int
 	wheel   *wheel.Wheel
-	fire    func(int) // w.onFire bound once, so Advance does not allocate
+	fire    func(int)                     // w.onFire bound once, so Advance does not allocate
+	pushFn  func(*control.Message) uint64 // w.push and w.drainRequested bound once for control.Handle
+	drainFn func()
 
 	spill map[int][]byte // unparsed input: partial head or pipelined requests
 	outq  map[int][]byte // unsent output
@@ -202,6 +204,7 @@ func RunWorker(cfg cometcfg.Config, w cometcfg.Worker) error {
 	}
 	s.wheel = wheel.New(cfg.Tick, min(slots, 4096))
 	s.fire = s.onFire
+	s.pushFn, s.drainFn = s.push, s.drainRequested
 	s.sizeTables()
 
 	loopErr := make(chan error, 1)
