@@ -254,3 +254,48 @@ func TestLatestConnPollingAnIDWins(t *testing.T) {
 	}
 	checkMessage(t, first.response(t, 3*time.Second, false), 3, "broadcast", "all")
 }
+
+// A batch of messages from the master is handled in order in one wake-up and acknowledged with one batch of acks.
+func TestBatchedMessages(t *testing.T) {
+	cfg := testConfig()
+	cfg.HoldMin, cfg.HoldMax = time.Minute, time.Minute
+	tw := startWorker(t, cfg)
+	a, b := dial(t, tw.port), dial(t, tw.port)
+	a.write(t, subReq("a", 0))
+	b.write(t, subReq("b", 0))
+	tw.waitCounter(t, stats.Held, 2)
+	var batch []byte
+	for _, m := range []control.Message{
+		{Kind: control.Publish, Seq: 1, PubNanos: 1000, ID: []byte("a"), Body: []byte("to a")},
+		{Kind: control.Publish, Seq: 2, PubNanos: 2000, ID: []byte("b"), Body: []byte("to b")},
+		{Kind: control.Broadcast, Seq: 3, PubNanos: 3000, Body: []byte("all")},
+	} {
+		p, _ := control.Append(nil, m)
+		batch, _ = control.AppendToBatch(batch, p)
+	}
+	if _, err := unix.Write(tw.ctl, batch); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, control.MaxPacket)
+	unix.SetsockoptTimeval(tw.ctl, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10})
+	n, err := unix.Read(tw.ctl, buf)
+	if err != nil {
+		t.Fatalf("reading the acks: %v", err)
+	}
+	var acks []string
+	if err := control.ForEach(buf[:n], func(p []byte) error {
+		m, err := control.Decode(p)
+		acks = append(acks, fmt.Sprintf("%c%d:%d", m.Kind, m.Seq, m.Answered))
+		return err
+	}); err != nil || control.Kind(buf[0]) != control.Batch {
+		t.Fatalf("acks %v (batch %v), err %v", acks, control.Kind(buf[0]) == control.Batch, err)
+	}
+	// Both subscribers were answered by their own message; the broadcast found nobody held and waits in the store.
+	if want := "[A1:1 A2:1 A3:0]"; fmt.Sprint(acks) != want {
+		t.Errorf("acks %v, want %s", acks, want)
+	}
+	checkMessage(t, a.response(t, 3*time.Second, false), 1, "pub", "to a")
+	checkMessage(t, b.response(t, 3*time.Second, false), 2, "pub", "to b")
+	a.write(t, subReq("a", 1))
+	checkMessage(t, a.response(t, 3*time.Second, false), 3, "broadcast", "all")
+}
