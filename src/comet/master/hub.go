@@ -30,7 +30,7 @@ type Hub struct {
 
 	mu         sync.Mutex // guards the fields below
 	last       uint64     // the last seq issued
-	recent     [][]byte // encoded packets, oldest first, at most keep
+	recent     [][]byte   // encoded packets, oldest first, at most keep
 	conns      map[*supervise.Conn]struct{}
 	pending    map[uint64]*pendingPush
 	published  uint64
