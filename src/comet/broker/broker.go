@@ -1,7 +1,8 @@
 // Package broker connects comet's master to a message broker, so that several comet servers share their
 // publishes: every message goes into one stream, and every node reads that stream in order and hands each message
-// to its own workers. The master uses the Broker interface; NATS (JetStream) is the implementation. Workers never
-// import this package's code paths: only the master connects.
+// to its own workers. The master uses the Broker interface, implemented by Sidecar: the connection itself
+// (src/comet/natsbroker, NATS JetStream) runs in its own process, comet-broker, which Serve runs. This package
+// does not import the NATS client: comet, whose workers are re-executions of the same binary, never links it.
 package broker
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Message is one publish or broadcast as it travels through the broker.
@@ -38,6 +40,24 @@ type Broker interface {
 	Publish(ctx context.Context, m Message) (uint64, error)
 	Counters() Counters
 	Close()
+}
+
+// PublishTimeout bounds one publish: the admin then reports it reached this node only.
+const PublishTimeout = 2 * time.Second
+
+// Reconnect backoff: doubling from minBackoff to maxBackoff.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// Backoff is the wait before reconnection attempt n (1, 2, …): doubling from 100 ms, at most 5 s.
+func Backoff(attempt int) time.Duration {
+	d := minBackoff
+	for i := 1; i < attempt && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
 }
 
 // ErrUnavailable is Publish's error while the broker cannot be reached.

@@ -51,6 +51,7 @@ type BrokerFlags struct {
 	Password string
 	Token    string
 	Stream   string
+	Bin      string // the comet-broker executable; empty = next to comet's own
 }
 
 // DrawHold picks a request's hold time uniformly in [HoldMin, HoldMax], from rng (not goroutine-safe: one per
@@ -100,6 +101,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Broker.User, "broker-user", "", "NATS user for -broker (password: -broker-password or $"+BrokerPasswordEnv+")")
 	fs.StringVar(&c.Broker.Password, "broker-password", os.Getenv(BrokerPasswordEnv), "NATS password for -broker-user (default $"+BrokerPasswordEnv+")")
 	fs.StringVar(&c.Broker.Token, "broker-token", os.Getenv(BrokerTokenEnv), "NATS token for -broker (default $"+BrokerTokenEnv+")")
+	fs.StringVar(&c.Broker.Bin, "broker-bin", "", "the comet-broker executable that holds the broker connection (default: beside comet)")
 	fs.StringVar(&c.Broker.Stream, "broker-stream", "COMET", "JetStream stream the comet servers share (subject <lower-case name>.push)")
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -181,12 +182,23 @@ func startPush(cfg cometcfg.Config, log *logrus.Logger) (*Hub, func(context.Cont
 	}
 	hub := newHub(cfg.Keep, AckTimeout, log) // seqs come from the stream: X-Seq = stream seq × SeqStride
 	r := newRelay(hub, log)
-	b, err := broker.Connect(broker.Config{
-		URLs: cfg.Broker.URLs, CredsFile: cfg.Broker.Creds, User: cfg.Broker.User, Password: cfg.Broker.Password,
-		Token: cfg.Broker.Token, Stream: cfg.Broker.Stream, Keep: cfg.Keep, Log: log,
+	path := cfg.Broker.Bin
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		path = filepath.Join(filepath.Dir(exe), "comet-broker")
+	}
+	f := cfg.Broker
+	b, err := broker.Spawn(broker.SidecarConfig{
+		Path: path, Args: []string{"-log-format", cfg.LogFormat, "-log-level", cfg.LogLevel}, Log: log,
+		Env: []string{broker.EnvURLs + "=" + f.URLs, broker.EnvCreds + "=" + f.Creds, broker.EnvUser + "=" + f.User,
+			broker.EnvPassword + "=" + f.Password, broker.EnvToken + "=" + f.Token, broker.EnvStream + "=" + f.Stream,
+			broker.EnvKeep + "=" + strconv.Itoa(cfg.Keep)},
 	}, r.deliver)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, fmt.Errorf("-broker: %w", err)
 	}
 	r.b = b
 	return hub, r.Publish, r.Stats, b.Close, nil

@@ -1,10 +1,11 @@
-package broker
+package natsbroker
 
 import (
 	"context"
 	"strconv"
 	"time"
 
+	"github.com/comet-lab/comet-lab/src/comet/broker"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
 )
@@ -33,7 +34,7 @@ func (n *NATS) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(Backoff(failures)):
+		case <-time.After(broker.Backoff(failures)):
 		}
 	}
 }
@@ -41,7 +42,7 @@ func (n *NATS) run(ctx context.Context) {
 // consume sets up the stream and hands its messages on until the reader fails; delivered says whether it got any.
 func (n *NATS) consume(ctx context.Context, created *time.Time) (delivered bool, err error) {
 	if !n.nc.IsConnected() {
-		return false, ErrUnavailable
+		return false, broker.ErrUnavailable
 	}
 	sctx, cancel := context.WithTimeout(ctx, streamSetupTimeout)
 	stream, err := n.js.CreateOrUpdateStream(sctx, jetstream.StreamConfig{
@@ -96,6 +97,9 @@ func (n *NATS) startSeq(info *jetstream.StreamInfo, created *time.Time) uint64 {
 		return max(st.FirstSeq, 1)
 	}
 	*created = info.Created
+	if n.last == 0 && n.cfg.After > 0 { // a restarted comet-broker: carry on after what the master has
+		n.last = n.cfg.After
+	}
 	if n.last > 0 {
 		return n.last + 1 // messages the stream discarded meanwhile show up as a gap in handle: counted Dropped
 	}
@@ -123,7 +127,7 @@ func (n *NATS) handle(msg jetstream.Msg) bool {
 	}
 	n.last = seq
 	h := msg.Headers()
-	m := Message{Seq: seq, Body: msg.Data(), MsgID: h.Get("Nats-Msg-Id")}
+	m := broker.Message{Seq: seq, Body: msg.Data(), MsgID: h.Get("Nats-Msg-Id")}
 	m.PubNanos, _ = strconv.ParseInt(h.Get(hdrPubTime), 10, 64)
 	if h.Get(hdrKind) == "broadcast" {
 		m.Broadcast = true

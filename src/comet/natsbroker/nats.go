@@ -1,4 +1,4 @@
-package broker
+package natsbroker
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/comet-lab/comet-lab/src/comet/broker"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
@@ -26,18 +27,12 @@ type Config struct {
 	// Keep is how many of the stream's last messages a node that starts empty reads first, so a subscriber that
 	// moves to it resumes with since=<seq> (its workers keep as many: -keep).
 	Keep int
+	// After is the last stream seq the master already has (a restarted comet-broker carries on after it); 0 = none.
+	After uint64
 	// MaxMsgs bounds the stream; older messages are discarded (a node that was away longer counts them Dropped).
 	MaxMsgs int64
 	Log     *logrus.Logger
 }
-
-// Timeouts of one broker operation: a publish answers within publishTimeout (the admin then reports it reached
-// this node only), and the reconnect backoff doubles from minBackoff to maxBackoff.
-const (
-	publishTimeout = 2 * time.Second
-	minBackoff     = 100 * time.Millisecond
-	maxBackoff     = 5 * time.Second
-)
 
 // Message headers on the stream; the body is the message itself.
 const (
@@ -52,7 +47,7 @@ type NATS struct {
 	subject string
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	deliver Deliver
+	deliver broker.Deliver
 
 	in, out, dropped atomic.Uint64
 	last             uint64 // last stream seq handed to deliver; only the consume goroutine touches it
@@ -64,8 +59,8 @@ type NATS struct {
 
 // Connect starts the connection and the stream reader and returns at once: a broker that is down at start-up is
 // retried with backoff like one lost later, and Publish fails fast meanwhile.
-func Connect(cfg Config, deliver Deliver) (*NATS, error) {
-	urls, err := ParseURLs(cfg.URLs)
+func Connect(cfg Config, deliver broker.Deliver) (*NATS, error) {
+	urls, err := broker.ParseURLs(cfg.URLs)
 	if err != nil {
 		return nil, err
 	}
@@ -79,12 +74,12 @@ func Connect(cfg Config, deliver Deliver) (*NATS, error) {
 	if log == nil {
 		log = logrus.New()
 	}
-	redacted := Redact(cfg.URLs)
+	redacted := broker.Redact(cfg.URLs)
 	opts := []nats.Option{
 		nats.Name("comet"),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
-		nats.CustomReconnectDelay(Backoff),
+		nats.CustomReconnectDelay(broker.Backoff),
 		nats.ReconnectBufSize(-1), // no buffering while down: a publish then fails and is delivered on this node only
 		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(2),
@@ -122,21 +117,12 @@ func Connect(cfg Config, deliver Deliver) (*NATS, error) {
 	return n, nil
 }
 
-// Backoff is the wait before reconnection attempt n (1, 2, …): doubling from 100 ms, at most 5 s.
-func Backoff(attempt int) time.Duration {
-	d := minBackoff
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxBackoff)
-}
-
 // Publish stores m in the stream. The MsgID makes a retried publish harmless: the stream keeps one copy.
-func (n *NATS) Publish(ctx context.Context, m Message) (uint64, error) {
+func (n *NATS) Publish(ctx context.Context, m broker.Message) (uint64, error) {
 	if !n.nc.IsConnected() {
-		return 0, ErrUnavailable
+		return 0, broker.ErrUnavailable
 	}
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	ctx, cancel := context.WithTimeout(ctx, broker.PublishTimeout)
 	defer cancel()
 	msg := nats.NewMsg(n.subject)
 	msg.Data = m.Body
@@ -151,7 +137,7 @@ func (n *NATS) Publish(ctx context.Context, m Message) (uint64, error) {
 	ack, err := n.js.PublishMsg(ctx, msg, jetstream.WithMsgID(m.MsgID))
 	if err != nil {
 		if !n.nc.IsConnected() || errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrConnectionClosed) {
-			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return 0, fmt.Errorf("%w: %v", broker.ErrUnavailable, err)
 		}
 		return 0, err
 	}
@@ -160,8 +146,8 @@ func (n *NATS) Publish(ctx context.Context, m Message) (uint64, error) {
 }
 
 // Counters reports the connection's state and traffic.
-func (n *NATS) Counters() Counters {
-	return Counters{
+func (n *NATS) Counters() broker.Counters {
+	return broker.Counters{
 		Connected:  n.nc.IsConnected(),
 		Reconnects: n.nc.Stats().Reconnects,
 		In:         n.in.Load(),
