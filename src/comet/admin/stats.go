@@ -21,6 +21,9 @@ func (a *Admin) Snapshot() schema.Stats {
 	st.Push.Published, st.Push.Broadcasts = a.opt.PushCounts()
 	if a.opt.Broker != nil {
 		st.Broker = a.opt.Broker()
+		st.Broker.PSSBytes, st.Broker.RSSBytes = a.rollup(st.Broker.PID)
+		st.PSSBytes += st.Broker.PSSBytes
+		st.RSSBytes += st.Broker.RSSBytes
 	}
 	now := a.opt.Now().Unix()
 	var workers []supervise.WorkerInfo

@@ -31,6 +31,8 @@ type Counters struct {
 	In         uint64 // messages received from the stream and handed on
 	Out        uint64 // messages the stream acknowledged
 	Dropped    uint64 // stream messages this node never received (discarded by the stream's limits before it read them)
+	Goroutines uint64 // of the process holding the connection
+	PID        int    // that process (0 while none runs)
 }
 
 // Broker is what the master needs from a broker.

@@ -68,7 +68,7 @@ func TestPacketRoundTrip(t *testing.T) {
 		{Kind: kindMessage, Num: 42, Msg: Message{Seq: 42, PubNanos: 1, ID: "x", MsgID: strings.Repeat("m", 255), Body: []byte("b")}},
 		{Kind: kindResult, Num: 7, Seq: 3},
 		{Kind: kindResult, Num: 8, Unavail: true, Err: "broker unreachable"},
-		{Kind: kindStatus, Status: Counters{Connected: true, Reconnects: 1, In: 2, Out: 3, Dropped: 4}},
+		{Kind: kindStatus, Status: Counters{Connected: true, Reconnects: 1, In: 2, Out: 3, Dropped: 4, Goroutines: 5}},
 	} {
 		buf, err := appendPacket(nil, p)
 		if err != nil {
@@ -80,7 +80,7 @@ func TestPacketRoundTrip(t *testing.T) {
 		}
 		// Cut inside its fixed part (everything before the trailing body or error text), a packet is an error,
 		// never a panic or another message.
-		fixed := map[packetKind]int{kindRequest: 21 + len(p.Msg.MsgID) + len(p.Msg.ID), kindResult: 18, kindStatus: 34}
+		fixed := map[packetKind]int{kindRequest: 21 + len(p.Msg.MsgID) + len(p.Msg.ID), kindResult: 18, kindStatus: 42}
 		fixed[kindMessage] = fixed[kindRequest]
 		for n := 0; n < fixed[p.Kind]; n++ {
 			if q, err := decodePacket(buf[:n]); err == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -42,7 +43,9 @@ func Serve(link *os.File, open func(Deliver) (Broker, error), log *logrus.Logger
 		t := time.NewTicker(statusEvery)
 		defer t.Stop()
 		for {
-			send(packet{Kind: kindStatus, Status: b.Counters()})
+			st := b.Counters()
+			st.Goroutines = uint64(runtime.NumGoroutine())
+			send(packet{Kind: kindStatus, Status: st})
 			select {
 			case <-ctx.Done():
 				return

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -232,8 +233,8 @@ func (s *Sidecar) Publish(ctx context.Context, m Message) (uint64, error) {
 		switch {
 		case r.Seq != 0:
 			return r.Seq, nil
-		case r.Unavail:
-			return 0, fmt.Errorf("%w: %s", ErrUnavailable, r.Err)
+		case r.Unavail: // r.Err is comet-broker's ErrUnavailable, perhaps with the reason after it
+			return 0, fmt.Errorf("%w%s", ErrUnavailable, strings.TrimPrefix(r.Err, ErrUnavailable.Error()))
 		default:
 			return 0, errors.New(r.Err)
 		}
@@ -252,17 +253,11 @@ func (s *Sidecar) Counters() Counters {
 	defer s.mu.Unlock()
 	c := sum(s.base, s.cur)
 	c.Connected = s.link != nil && s.cur.Connected
-	return c
-}
-
-// PID is the running comet-broker's process id (0 while none runs).
-func (s *Sidecar) PID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.cmd.Process == nil {
-		return 0
+	c.Goroutines = s.cur.Goroutines
+	if s.cmd != nil && s.cmd.Process != nil {
+		c.PID = s.cmd.Process.Pid
 	}
-	return s.cmd.Process.Pid
+	return c
 }
 
 // Close closes the link (comet-broker exits on EOF) and waits for the process, killing it after 5 s.

@@ -11,7 +11,7 @@ import (
 //   - 'Q' publish request (master->broker): req u64, then a message (pubNanos, flags, MsgID, id, body)
 //   - 'M' stream message (broker->master): stream seq u64, then a message
 //   - 'R' publish result (broker->master): req u64, stream seq u64 (0: failed), flags (1: unavailable), error text
-//   - 'S' status (broker->master): connected u8, reconnects, in, out, dropped u64
+//   - 'S' status (broker->master): connected u8, reconnects, in, out, dropped, goroutines u64
 //
 // A message is pubNanos i64, flags u8 (1: broadcast), msgIDLen u8, MsgID, idLen u16, id, body.
 type packetKind byte
@@ -62,7 +62,7 @@ func appendPacket(dst []byte, p packet) ([]byte, error) {
 	case kindStatus:
 		s := p.Status
 		dst = append(dst, b2byte(s.Connected))
-		for _, v := range []uint64{s.Reconnects, s.In, s.Out, s.Dropped} {
+		for _, v := range []uint64{s.Reconnects, s.In, s.Out, s.Dropped, s.Goroutines} {
 			dst = binary.LittleEndian.AppendUint64(dst, v)
 		}
 	default:
@@ -110,7 +110,7 @@ func decodePacket(b []byte) (packet, error) {
 		p.Num, p.Seq = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
 		p.Unavail, p.Err = b[16] != 0, string(b[17:])
 	case kindStatus:
-		if len(b) != 33 {
+		if len(b) != 41 {
 			return packet{}, errShortPacket
 		}
 		s := &p.Status
@@ -119,6 +119,7 @@ func decodePacket(b []byte) (packet, error) {
 		s.In = binary.LittleEndian.Uint64(b[9:])
 		s.Out = binary.LittleEndian.Uint64(b[17:])
 		s.Dropped = binary.LittleEndian.Uint64(b[25:])
+		s.Goroutines = binary.LittleEndian.Uint64(b[33:])
 	default:
 		return packet{}, fmt.Errorf("broker link: unknown kind %q", p.Kind)
 	}

@@ -153,7 +153,7 @@ func (r *relay) deliver(m broker.Message) {
 func (r *relay) Stats() *schema.BrokerStats {
 	c := r.b.Counters()
 	return &schema.BrokerStats{Connected: c.Connected, Reconnects: c.Reconnects, In: c.In, Out: c.Out,
-		LocalOnly: r.localOnly.Load(), Dropped: c.Dropped}
+		LocalOnly: r.localOnly.Load(), Dropped: c.Dropped, PID: c.PID, Goroutines: c.Goroutines}
 }
 
 // checkBroker names the -broker flag that cannot work.

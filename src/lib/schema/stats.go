@@ -35,6 +35,11 @@ type BrokerStats struct {
 	Out        uint64 `json:"out"`        // publishes the stream acknowledged
 	LocalOnly  uint64 `json:"local_only"` // publishes delivered on this node only: the broker was unreachable
 	Dropped    uint64 `json:"dropped"`    // stream messages this node never received (discarded by the stream's limits first)
+	// The comet-broker process that holds the connection (its PSS/RSS are also in the top-level totals).
+	PID        int    `json:"pid"`
+	PSSBytes   uint64 `json:"pss_bytes"`
+	RSSBytes   uint64 `json:"rss_bytes"`
+	Goroutines uint64 `json:"goroutines"`
 }
 
 // PushStats counts push traffic: what the master sent, and what the workers delivered to subscribers.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +41,7 @@ func RunScaleOut(t *testing.T, engine string) {
 	t.Run("broadcast", func(t *testing.T) { checkBroadcastAcross(t, b, a) })
 	t.Run("resume_on_other_node", func(t *testing.T) { checkResumeAcross(t, a, b) })
 	t.Run("broker_restart", func(t *testing.T) { checkBrokerRestart(t, srv, a, b) })
+	t.Run("comet_broker_killed", func(t *testing.T) { checkCometBrokerKilled(t, a, b) })
 }
 
 // PushAnswer is the admin's answer to a publish with -broker.
@@ -141,10 +143,10 @@ func checkResumeAcross(t *testing.T, a, b node) {
 	noMore(t, "moved subscriber", moved, id, third)
 }
 
-// masterFDs counts the master's open descriptors.
-func masterFDs(t *testing.T, st schema.Stats) int {
+// fds counts a process's open descriptors.
+func fds(t *testing.T, pid int) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(st.MasterPID) + "/fd")
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,11 @@ func checkBrokerRestart(t *testing.T, srv *natstest.Server, a, b node) {
 		}
 		before[n.name] = st
 	}
-	fdsBefore := map[string]int{a.name: masterFDs(t, before[a.name]), b.name: masterFDs(t, before[b.name])}
+	// The master's and its comet-broker's descriptors (the NATS connection lives in comet-broker).
+	fdsBefore := map[string][2]int{}
+	for _, n := range []node{a, b} {
+		fdsBefore[n.name] = [2]int{fds(t, before[n.name].MasterPID), fds(t, before[n.name].Broker.PID)}
+	}
 	var lastLocal uint64
 	probesLocal := map[string]uint64{a.name: 3} // A's three outage publishes; B's probes that came too early
 	for round := 1; round <= 3; round++ {
@@ -198,13 +204,17 @@ func checkBrokerRestart(t *testing.T, srv *natstest.Server, a, b node) {
 		message(t, "subscriber on A", onA.RoundTrip(t, sub(id, ans.Seq), 3*time.Second), r.Seq, "pub", "both again")
 		noMore(t, "subscriber on A", onA, id, r.Seq)
 	}
-	// Three broker restarts later: no goroutine or fd left behind in either master, counters say what happened.
+	// Three broker restarts later: no goroutine or fd left behind in either master or comet-broker, and the
+	// counters say what happened.
 	for _, n := range []node{a, b} {
-		st := n.waitStats(t, "master goroutines back to their count before the restarts", func(s schema.Stats) bool {
-			return s.MasterGoroutines <= before[n.name].MasterGoroutines
+		st := n.waitStats(t, "goroutines back to their count before the restarts", func(s schema.Stats) bool {
+			return s.MasterGoroutines <= before[n.name].MasterGoroutines && s.Broker.Goroutines <= before[n.name].Broker.Goroutines
 		})
-		if fds := masterFDs(t, st); fds > fdsBefore[n.name] {
-			t.Errorf("node %s master has %d fds after 3 broker restarts, %d before", n.name, fds, fdsBefore[n.name])
+		if st.Broker.PID != before[n.name].Broker.PID {
+			t.Errorf("node %s: comet-broker pid %d, %d before: it was restarted, not reconnected", n.name, st.Broker.PID, before[n.name].Broker.PID)
+		}
+		if got := [2]int{fds(t, st.MasterPID), fds(t, st.Broker.PID)}; got[0] > fdsBefore[n.name][0] || got[1] > fdsBefore[n.name][1] {
+			t.Errorf("node %s: master and comet-broker have %v fds after 3 broker restarts, %v before", n.name, got, fdsBefore[n.name])
 		}
 		if br := st.Broker; br.LocalOnly != before[n.name].Broker.LocalOnly+probesLocal[n.name] || br.Dropped != 0 {
 			t.Errorf("node %s broker stats %+v: want local_only +%d, dropped 0", n.name, br, probesLocal[n.name])
@@ -228,5 +238,29 @@ func (n node) waitBrokerTakes(t *testing.T) uint64 {
 			t.Fatalf("node %s: broker not taking publishes 10s after it came back: %+v", n.name, ans)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkCometBrokerKilled: kill -9 of a node's comet-broker process. The master starts another, which carries on
+// after the last stream message the node had: nothing is delivered again, the next message arrives once.
+func checkCometBrokerKilled(t *testing.T, a, b node) {
+	since := lastSeq(t, b, a)
+	st, err := a.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uniqueID(t, "after-kill")
+	conn := subscribe(t, a.Comet, []string{id}, since)[0]
+	if err := syscall.Kill(st.Broker.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.waitStats(t, "a new comet-broker connected", func(s schema.Stats) bool {
+		return s.Broker.PID != 0 && s.Broker.PID != st.Broker.PID && s.Broker.Connected
+	})
+	r := b.cluster(t, id, "after the kill")
+	message(t, "subscriber on A", conn.Read(t, "GET", 3*time.Second), r.Seq, "pub", "after the kill")
+	noMore(t, "subscriber on A", conn, id, r.Seq)
+	if own := a.cluster(t, uniqueID(t, "nobody"), "A publishes again"); own.Seq <= r.Seq {
+		t.Errorf("publish on A after the kill got seq %d, want above %d", own.Seq, r.Seq)
 	}
 }
