@@ -78,6 +78,7 @@ func Connect(cfg Config, deliver broker.Deliver) (*NATS, error) {
 	opts := []nats.Option{
 		nats.Name("comet"),
 		nats.MaxReconnects(-1),
+		nats.DontRandomize(), // the first URL is this node's own broker in a cluster: use it while it is up
 		nats.RetryOnFailedConnect(true),
 		nats.CustomReconnectDelay(broker.Backoff),
 		nats.ReconnectBufSize(-1), // no buffering while down: a publish then fails and is delivered on this node only
