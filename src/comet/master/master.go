@@ -173,11 +173,11 @@ func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 		defer adminLn.Close()
 	}
 
-	hub, publish, brokerStats, closeBroker, err := startPush(cfg, log)
+	push, err := startPush(cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeBroker()
+	defer push.close()
 	sup, err := supervise.New(supervise.Config{
 		Procs:     cfg.Procs,
 		Args:      append([]string{cometcfg.WorkerArg}, cfg.Args()...),
@@ -185,8 +185,8 @@ func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 		ListenFDs: lfds,
 		Table:     table,
 		Log:       log,
-		Attach:    hub.Attach,
-		Detach:    hub.Detach,
+		Attach:    push.hub.Attach,
+		Detach:    push.hub.Detach,
 	})
 	if err != nil {
 		return err
@@ -200,7 +200,7 @@ func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 	if adminLn != nil {
 		adm := admin.New(admin.Options{
 			Token: cfg.AdminToken, MaxMessage: cfg.MaxMessage, Engine: cfg.Engine, Table: table,
-			Workers: sup.Workers, Publish: publish, PushCounts: hub.Counts, Broker: brokerStats,
+			Workers: sup.Workers, Publish: push.publish, PushCounts: push.hub.Counts, Broker: push.broker,
 		})
 		adminSrv = adm.Server()
 		go func() {

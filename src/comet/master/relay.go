@@ -172,13 +172,19 @@ func checkBroker(f cometcfg.BrokerFlags) error {
 	return nil
 }
 
-// startPush makes the hub, and with -broker the relay and the broker connection: it returns the admin's publish
-// and broker stats functions and what closes the broker (a no-op without one).
-func startPush(cfg cometcfg.Config, log *logrus.Logger) (*Hub, func(context.Context, string, bool, []byte) (admin.PushResult, error),
-	func() *schema.BrokerStats, func(), error) {
+// pushPath is how publishes reach the workers: the hub alone, or with -broker the relay through comet-broker.
+type pushPath struct {
+	hub     *Hub
+	publish func(ctx context.Context, id string, broadcast bool, body []byte) (admin.PushResult, error)
+	broker  func() *schema.BrokerStats // nil without -broker
+	close   func()
+}
+
+// startPush makes the hub, and with -broker the relay and the comet-broker process.
+func startPush(cfg cometcfg.Config, log *logrus.Logger) (pushPath, error) {
 	if cfg.Broker.URLs == "" {
 		hub := NewHub(cfg.Keep, AckTimeout, log)
-		return hub, hub.Publish, nil, func() {}, nil
+		return pushPath{hub: hub, publish: hub.Publish, close: func() {}}, nil
 	}
 	hub := newHub(cfg.Keep, AckTimeout, log) // seqs come from the stream: X-Seq = stream seq × SeqStride
 	r := newRelay(hub, log)
@@ -186,7 +192,7 @@ func startPush(cfg cometcfg.Config, log *logrus.Logger) (*Hub, func(context.Cont
 	if path == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, nil, nil, nil, err
+			return pushPath{}, err
 		}
 		path = filepath.Join(filepath.Dir(exe), "comet-broker")
 	}
@@ -198,8 +204,8 @@ func startPush(cfg cometcfg.Config, log *logrus.Logger) (*Hub, func(context.Cont
 			broker.EnvKeep + "=" + strconv.Itoa(cfg.Keep)},
 	}, r.deliver)
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("-broker: %w", err)
+		return pushPath{}, fmt.Errorf("-broker: %w", err)
 	}
 	r.b = b
-	return hub, r.Publish, r.Stats, b.Close, nil
+	return pushPath{hub: hub, publish: r.Publish, broker: r.Stats, close: b.Close}, nil
 }
