@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CGO_ENABLED ?= 0
 export GOFLAGS ?= -mod=mod
 GO ?= go
-BINARIES := comet flood report labmon bench labplan
+BINARIES := comet comet-broker flood report labmon bench labplan
 
 .PHONY: all build vet test test-go test-race fuzz deps clean
 all: build
@@ -18,6 +18,9 @@ vet:
 	@# Roles (docs/architecture.md): lab tools and test kits are never linked into comet or flood.
 	@if $(GO) list -deps ./src/cmd/comet ./src/cmd/flood | grep -E '/src/(lab|testkit)/'; then \
 		echo "src/lab or src/testkit linked into comet or flood"; exit 1; fi
+	@# The NATS client lives in comet-broker only: every comet process (master and workers) would pay for it.
+	@if $(GO) list -deps ./src/cmd/comet | grep -E 'nats-io'; then \
+		echo "the NATS client is linked into comet (it belongs in comet-broker)"; exit 1; fi
 
 # The conformance suite (it starts nginx) runs in its own target, test-conformance (mk/conformance.mk).
 GO_PKGS = $$($(GO) list ./... | grep -v /src/testkit/conformance)

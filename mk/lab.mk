@@ -1,15 +1,16 @@
 # The lab (docs/lab.md): `make lab CONNS=1000000 RATE=0 DURATION=120s HOLD_MIN=30s HOLD_MAX=90s SAMPLE=1
-# ENGINE=netpoll PUSH= RESULTS=results INVENTORY=local`. Defaults live in ansible/group_vars/all.yml: only the
+# ENGINE=netpoll PUSH= RESULTS=results INVENTORY=local`; scale-out: `SERVERS=2 BROKER=nats` (inventory/local-2servers.yml). Defaults live in ansible/group_vars/all.yml: only the
 # variables given here are passed on, as -e lab_<name>.
-INVENTORY ?= local
+SERVERS ?=
+INVENTORY ?= $(if $(filter 2,$(SERVERS)),local-2servers,local)
 LAB_PLAYBOOK_FLAGS ?=
 lab_var = $(if $($(1)),-e '$(2)=$($(1))')
 LAB_VARS = $(call lab_var,CONNS,lab_conns) $(call lab_var,RATE,lab_rate) $(call lab_var,DURATION,lab_duration) \
 	$(call lab_var,HOLD_MIN,lab_hold_min) $(call lab_var,HOLD_MAX,lab_hold_max) $(call lab_var,SAMPLE,lab_sample) \
-	$(call lab_var,ENGINE,lab_engine) $(call lab_var,PUSH,lab_push) \
+	$(call lab_var,ENGINE,lab_engine) $(call lab_var,PUSH,lab_push) $(call lab_var,BROKER,lab_broker) \
 	$(if $(RESULTS),-e 'lab_results=$(abspath $(RESULTS))')
 # run.json's "command": the make command that made the run (`$(call lab_command,lab)`), shown in results/README.md.
-lab_words = $(foreach v,COMETLAB_PROFILE CONNS RATE DURATION HOLD_MIN HOLD_MAX SAMPLE ENGINE PUSH,$(if $($(v)),$(v)=$($(v))))
+lab_words = $(foreach v,COMETLAB_PROFILE SERVERS BROKER CONNS RATE DURATION HOLD_MIN HOLD_MAX SAMPLE ENGINE PUSH,$(if $($(v)),$(v)=$($(v))))
 lab_command = -e '{"lab_command": "make $(or $(LAB_TARGET),$(1)) $(strip $(lab_words))"}'
 # One local lab at a time: every run creates and sweeps the cometlab-* namespaces, so a second run would tear down
 # the first. A second `make lab` or `make test-lab` waits for the first (LAB_LOCK_WAIT seconds, then exits 75).
@@ -39,6 +40,7 @@ lint-lab:
 	cd ansible && ansible-lint --offline
 	cd ansible && ansible-playbook -i ../inventory/local.yml --syntax-check run.yml clean.yml
 	cd ansible && ansible-playbook -i ../inventory/vagrant.yml --syntax-check run.yml
+	cd ansible && ansible-playbook -i ../inventory/local-2servers.yml --syntax-check run.yml
 	cd vagrant && vagrant validate --ignore-provider
 
 # Real local runs into a temporary results folder (ansible/tests/test_lab.sh says what is asserted).

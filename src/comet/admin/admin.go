@@ -21,6 +21,7 @@ import (
 	"github.com/comet-lab/comet-lab/src/comet/stats"
 	"github.com/comet-lab/comet-lab/src/comet/supervise"
 	"github.com/comet-lab/comet-lab/src/lib/procmem"
+	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
 // MaxIDLen bounds a subscriber id: it must fit a subscriber's request head (8 KiB) with room to spare.
@@ -31,7 +32,14 @@ type PushResult struct {
 	Seq      uint64 `json:"seq"`
 	Answered uint64 `json:"answered"`
 	Partial  bool   `json:"partial,omitempty"` // some worker did not acknowledge in time
+	// Scope, with -broker only: "cluster" (through the broker, every node delivers it) or "local" (the broker was
+	// unreachable: this node's subscribers only; answered 202 with BrokerError saying why).
+	Scope       string `json:"scope,omitempty"`
+	BrokerError string `json:"broker_error,omitempty"`
 }
+
+// ScopeHeader repeats PushResult.Scope in the answer's headers.
+const ScopeHeader = "X-Comet-Scope"
 
 // Options wires the admin listener to the master.
 type Options struct {
@@ -44,6 +52,8 @@ type Options struct {
 	Publish func(ctx context.Context, id string, broadcast bool, body []byte) (PushResult, error)
 	// PushCounts reports how many publishes and broadcasts the master has sent.
 	PushCounts func() (published, broadcasts uint64)
+	// Broker reports the broker connection (nil: comet runs without -broker).
+	Broker func() *schema.BrokerStats
 	// Rollup reads a process's PSS and RSS; nil = procmem.Rollup. Results are cached for a second per pid, so a
 	// fast scraper cannot make the kernel walk the workers' page tables continuously.
 	Rollup func(pid int) (pss, rss uint64, err error)
@@ -191,6 +201,14 @@ func (a *Admin) servePush(broadcast bool) http.HandlerFunc {
 		if err != nil {
 			httpError(w, http.StatusInternalServerError, err.Error())
 			return
+		}
+		if res.Scope != "" {
+			w.Header().Set(ScopeHeader, res.Scope)
+		}
+		if res.Scope == "local" {
+			// Accepted, not done: it reached this node's subscribers only (RFC 9110 15.3.3: processing not completed).
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusAccepted)
 		}
 		writeJSON(w, res)
 	}

@@ -276,3 +276,73 @@ func TestPublishErrorIs500(t *testing.T) {
 		t.Fatalf("status %d, want 500", rec.Code)
 	}
 }
+
+// With -broker the answer says how far a publish went: through the broker (200) or this node only (202).
+func TestPublishScope(t *testing.T) {
+	tests := []struct {
+		name       string
+		res        PushResult
+		wantStatus int
+		wantHeader string
+		wantBody   string
+	}{
+		{"no broker", PushResult{Seq: 7, Answered: 3}, 200, "", `"answered": 3`},
+		{"through the broker", PushResult{Seq: 7_000_000, Answered: 3, Scope: "cluster"}, 200, "cluster", `"scope": "cluster"`},
+		{"broker down", PushResult{Seq: 7_000_001, Answered: 1, Scope: "local", BrokerError: "broker unreachable"}, 202, "local",
+			`"broker_error": "broker unreachable"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _ := fixture(t, "")
+			a.opt.Publish = func(context.Context, string, bool, []byte) (PushResult, error) { return tc.res, nil }
+			rec := httptest.NewRecorder()
+			a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/pub?id=x", strings.NewReader("m")))
+			if rec.Code != tc.wantStatus || rec.Header().Get(ScopeHeader) != tc.wantHeader ||
+				!strings.Contains(rec.Body.String(), tc.wantBody) || rec.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("status %d %s %q content-type %q body %s; want %d, %q, body with %s", rec.Code, ScopeHeader,
+					rec.Header().Get(ScopeHeader), rec.Header().Get("Content-Type"), rec.Body, tc.wantStatus, tc.wantHeader, tc.wantBody)
+			}
+		})
+	}
+}
+
+// The broker section is in /stats and /metrics only when comet runs with -broker.
+func TestBrokerStats(t *testing.T) {
+	a, _ := fixture(t, "")
+	get := func(target string) string {
+		rec := httptest.NewRecorder()
+		a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		return rec.Body.String()
+	}
+	if s, m := get("/stats"), get("/metrics"); strings.Contains(s, `"broker"`) || strings.Contains(m, "comet_broker") {
+		t.Errorf("without a broker /stats or /metrics has a broker section:\n%s\n%s", s, m)
+	}
+	a.opt.Broker = func() *schema.BrokerStats {
+		return &schema.BrokerStats{Connected: true, Reconnects: 2, In: 30, Out: 10, LocalOnly: 4, Dropped: 1}
+	}
+	var st schema.Stats
+	if err := json.Unmarshal([]byte(get("/stats")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if want := (schema.BrokerStats{Connected: true, Reconnects: 2, In: 30, Out: 10, LocalOnly: 4, Dropped: 1}); st.Broker == nil || *st.Broker != want {
+		t.Errorf("/stats broker = %+v, want %+v", st.Broker, want)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(get("/metrics")))
+	if err != nil {
+		t.Fatalf("exposition does not parse: %v", err)
+	}
+	for name, want := range map[string]float64{
+		"comet_broker_connected": 1, "comet_broker_reconnects_total": 2, "comet_broker_messages_in_total": 30,
+		"comet_broker_messages_out_total": 10, "comet_broker_local_only_total": 4, "comet_broker_dropped_total": 1,
+	} {
+		f := families[name]
+		if f == nil || len(f.Metric) != 1 {
+			t.Errorf("metric %s missing", name)
+			continue
+		}
+		if got := f.Metric[0].GetGauge().GetValue() + f.Metric[0].GetCounter().GetValue(); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}

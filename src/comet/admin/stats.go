@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,10 +15,16 @@ import (
 
 // Snapshot reads the counters page and /proc.
 func (a *Admin) Snapshot() schema.Stats {
-	st := schema.Stats{Engine: a.opt.Engine, Errors: map[string]uint64{}, MasterPID: a.masterPID}
+	st := schema.Stats{Engine: a.opt.Engine, Errors: map[string]uint64{}, MasterPID: a.masterPID, MasterGoroutines: runtime.NumGoroutine()}
 	st.MasterPSS, st.MasterRSS = a.rollup(a.masterPID)
 	st.PSSBytes, st.RSSBytes = st.MasterPSS, st.MasterRSS
 	st.Push.Published, st.Push.Broadcasts = a.opt.PushCounts()
+	if a.opt.Broker != nil {
+		st.Broker = a.opt.Broker()
+		st.Broker.PSSBytes, st.Broker.RSSBytes = a.rollup(st.Broker.PID)
+		st.PSSBytes += st.Broker.PSSBytes
+		st.RSSBytes += st.Broker.RSSBytes
+	}
 	now := a.opt.Now().Unix()
 	var workers []supervise.WorkerInfo
 	if a.opt.Workers != nil {
@@ -106,6 +113,14 @@ func (a *Admin) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	scalar("comet_push_delivered_total", "counter", "Messages delivered to subscribers.", st.Push.Delivered)
 	scalar("comet_push_gaps_total", "counter", "Answers telling a subscriber that messages after its since were dropped (X-Oldest-Seq).", st.Push.Gaps)
 	scalar("comet_push_missed_total", "counter", "Seqs dropped from the ring before a re-polling subscriber saw them.", st.Push.Missed)
+	if b := st.Broker; b != nil {
+		scalar("comet_broker_connected", "gauge", "1 while the master is connected to the broker (-broker).", b2u(b.Connected))
+		scalar("comet_broker_reconnects_total", "counter", "Reconnections to the broker after the connection was lost.", b.Reconnects)
+		scalar("comet_broker_messages_in_total", "counter", "Stream messages received from the broker and handed to the workers.", b.In)
+		scalar("comet_broker_messages_out_total", "counter", "Publishes the broker's stream acknowledged.", b.Out)
+		scalar("comet_broker_local_only_total", "counter", "Publishes delivered on this node only because the broker was unreachable.", b.LocalOnly)
+		scalar("comet_broker_dropped_total", "counter", "Stream messages this node never received (discarded by the stream's limits first).", b.Dropped)
+	}
 
 	perWorker := []struct {
 		name, typ, help string
@@ -130,4 +145,11 @@ func (a *Admin) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }

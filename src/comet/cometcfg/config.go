@@ -40,6 +40,18 @@ type Config struct {
 	Keep          int
 	LogFormat     string
 	LogLevel      string
+	Broker        BrokerFlags
+}
+
+// BrokerFlags connect the master to a NATS broker (scale-out over several comet servers); workers never see them.
+type BrokerFlags struct {
+	URLs     string // nats://host:port[,host:port…]; empty = no broker
+	Creds    string
+	User     string
+	Password string
+	Token    string
+	Stream   string
+	Bin      string // the comet-broker executable; empty = next to comet's own
 }
 
 // DrawHold picks a request's hold time uniformly in [HoldMin, HoldMax], from rng (not goroutine-safe: one per
@@ -58,6 +70,12 @@ func (c *Config) DrawHold(rng *rand.Rand) time.Duration {
 
 // TokenEnv is the environment variable that supplies the admin token without putting it on the command line.
 const TokenEnv = "COMET_ADMIN_TOKEN"
+
+// Environment variables with the broker's secrets, so they need not appear on the command line.
+const (
+	BrokerPasswordEnv = "COMET_BROKER_PASSWORD"
+	BrokerTokenEnv    = "COMET_BROKER_TOKEN"
+)
 
 // Register defines the flags on fs, with the seed's defaults.
 func (c *Config) Register(fs *flag.FlagSet) {
@@ -78,6 +96,13 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Keep, "keep", 64, "messages kept for re-polling subscribers (broadcast ring and per-id store)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.Broker.URLs, "broker", "", "NATS servers nats://host:port[,host:port…] to share publishes with other comet servers (empty = none)")
+	fs.StringVar(&c.Broker.Creds, "broker-creds", "", "NATS credentials file (.creds) for -broker")
+	fs.StringVar(&c.Broker.User, "broker-user", "", "NATS user for -broker (password: -broker-password or $"+BrokerPasswordEnv+")")
+	fs.StringVar(&c.Broker.Password, "broker-password", os.Getenv(BrokerPasswordEnv), "NATS password for -broker-user (default $"+BrokerPasswordEnv+")")
+	fs.StringVar(&c.Broker.Token, "broker-token", os.Getenv(BrokerTokenEnv), "NATS token for -broker (default $"+BrokerTokenEnv+")")
+	fs.StringVar(&c.Broker.Bin, "broker-bin", "", "the comet-broker executable that holds the broker connection (default: beside comet)")
+	fs.StringVar(&c.Broker.Stream, "broker-stream", "COMET", "JetStream stream the comet servers share (subject <lower-case name>.push)")
 }
 
 // Validate reports the first flag combination that cannot work, naming the flag.
@@ -110,14 +135,33 @@ func (c *Config) Validate() error {
 	if c.Keep < 1 || c.Keep > 4096 {
 		errs = append(errs, fmt.Errorf("-keep %d: want 1..4096", c.Keep))
 	}
+	if c.Broker.URLs == "" && (c.Broker.Creds != "" || c.Broker.User != "") {
+		errs = append(errs, errors.New("-broker-creds / -broker-user need -broker"))
+	}
+	if c.Broker.URLs != "" && !validStream(c.Broker.Stream) {
+		errs = append(errs, fmt.Errorf("-broker-stream %q: want 1..32 letters, digits, - or _", c.Broker.Stream))
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("-log-format %q: want text or json", c.LogFormat))
 	}
 	return errors.Join(errs...)
 }
 
+func validStream(name string) bool {
+	if len(name) == 0 || len(name) > 32 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // Args renders c back into command-line flags, so the master can start workers with exactly its own settings.
-// The token is left out: it travels in the environment, never in a process listing.
+// The token is left out: it travels in the environment, never in a process listing. So are the broker flags:
+// only the master talks to the broker.
 func (c *Config) Args() []string {
 	return []string{
 		"-listen", c.Listen, "-procs", fmt.Sprint(c.Procs), "-engine", c.Engine,

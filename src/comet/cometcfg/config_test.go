@@ -36,6 +36,10 @@ func TestValidateNamesTheBadFlag(t *testing.T) {
 		{[]string{"-max-message", "0"}, "-max-message"},
 		{[]string{"-log-format", "xml"}, "-log-format"},
 		{[]string{"-keep", "0"}, "-keep"},
+		{[]string{"-broker", "nats://127.0.0.1:4222", "-broker-user", "u"}, ""},
+		{[]string{"-broker-user", "u"}, "need -broker"},
+		{[]string{"-broker-creds", "/x.creds"}, "need -broker"},
+		{[]string{"-broker", "nats://127.0.0.1:4222", "-broker-stream", "a.b"}, "-broker-stream"},
 	}
 	for _, tc := range tests {
 		_, err := parse(t, tc.args...)
@@ -60,6 +64,20 @@ func TestArgsRoundTrip(t *testing.T) {
 	c.AdminToken, again.AdminToken = "", ""
 	if !reflect.DeepEqual(c, again) {
 		t.Errorf("round trip changed config:\n%+v\n%+v", c, again)
+	}
+}
+
+// The workers are started with Args: the broker's URL and secrets must not reach them or a process listing.
+func TestArgsLeaveTheBrokerOut(t *testing.T) {
+	c, err := parse(t, "-broker", "nats://user:pw@127.0.0.1:4222", "-broker-token", "tok", "-broker-user", "user", "-broker-password", "pw2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Join(c.Args(), " ")
+	for _, secret := range []string{"broker", "pw", "tok", "4222"} {
+		if strings.Contains(args, secret) {
+			t.Errorf("worker args %q contain %q", args, secret)
+		}
 	}
 }
 

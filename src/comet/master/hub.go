@@ -30,8 +30,8 @@ type Hub struct {
 	pubMu sync.Mutex
 
 	mu         sync.Mutex // guards the fields below
-	seq        uint64
-	recent     [][]byte // encoded packets, oldest first, at most keep
+	last       uint64     // the last seq issued
+	recent     [][]byte   // encoded packets, oldest first, at most keep
 	conns      map[*supervise.Conn]struct{}
 	pending    map[uint64]*pendingPush
 	published  uint64
@@ -47,9 +47,14 @@ type pendingPush struct {
 // NewHub makes a hub; seqs start at the current unix time in nanoseconds, so a restarted master still issues seqs
 // above any a subscriber has seen.
 func NewHub(keep int, ackTimeout time.Duration, log *logrus.Logger) *Hub {
+	h := newHub(keep, ackTimeout, log)
+	h.last = uint64(max(time.Now().UnixNano()-1, 0))
+	return h
+}
+
+func newHub(keep int, ackTimeout time.Duration, log *logrus.Logger) *Hub {
 	return &Hub{
 		log: log, keep: keep, ackTimeout: ackTimeout,
-		seq:   uint64(max(time.Now().UnixNano(), 1)),
 		conns: map[*supervise.Conn]struct{}{}, pending: map[uint64]*pendingPush{},
 	}
 }
@@ -121,26 +126,36 @@ func (h *Hub) readAcks(c *supervise.Conn) {
 	}
 }
 
-// Publish sends a message to subscriber id (or to everyone when broadcast) on every live worker and waits until
-// each has acknowledged, the ack timeout passes (Partial) or ctx ends.
+// Publish sends a message to subscriber id (or to everyone when broadcast) on every live worker with the next
+// seq and waits until each has acknowledged, the ack timeout passes (Partial) or ctx ends.
 func (h *Hub) Publish(ctx context.Context, id string, broadcast bool, body []byte) (admin.PushResult, error) {
 	if !broadcast && id == "" {
 		return admin.PushResult{}, errors.New("publish needs a subscriber id")
 	}
+	seq, p, err := h.send(0, id, broadcast, time.Now().UnixNano(), body, true)
+	if err != nil {
+		return admin.PushResult{}, err
+	}
+	return h.await(ctx, seq, p), nil
+}
+
+// send gives a message the seq candidate (or, when that is not above the last seq issued, the last + 1: seqs
+// only increase) and writes it to every live worker. With track it returns the pending acknowledgements for await.
+func (h *Hub) send(candidate uint64, id string, broadcast bool, pubNanos int64, body []byte, track bool) (uint64, *pendingPush, error) {
 	h.pubMu.Lock()
+	defer h.pubMu.Unlock()
 	h.mu.Lock()
-	seq := h.seq
-	msg := control.Message{Kind: control.Publish, Seq: seq, PubNanos: time.Now().UnixNano(), ID: []byte(id), Body: body}
+	seq := max(candidate, h.last+1)
+	msg := control.Message{Kind: control.Publish, Seq: seq, PubNanos: pubNanos, ID: []byte(id), Body: body}
 	if broadcast {
 		msg.Kind, msg.ID = control.Broadcast, nil
 	}
 	pkt, err := control.Append(nil, msg)
 	if err != nil {
 		h.mu.Unlock()
-		h.pubMu.Unlock()
-		return admin.PushResult{}, err
+		return 0, nil, err
 	}
-	h.seq++
+	h.last = seq
 	if broadcast {
 		h.broadcasts++
 	} else {
@@ -153,10 +168,12 @@ func (h *Hub) Publish(ctx context.Context, id string, broadcast bool, body []byt
 	p := &pendingPush{waiting: map[*supervise.Conn]bool{}, done: make(chan struct{})}
 	targets := make([]*supervise.Conn, 0, len(h.conns))
 	for c := range h.conns {
-		p.waiting[c] = true
+		if track {
+			p.waiting[c] = true
+		}
 		targets = append(targets, c)
 	}
-	if len(targets) == 0 {
+	if len(p.waiting) == 0 {
 		close(p.done)
 	} else {
 		h.pending[seq] = p
@@ -170,8 +187,11 @@ func (h *Hub) Publish(ctx context.Context, id string, broadcast bool, body []byt
 			h.mu.Unlock()
 		}
 	}
-	h.pubMu.Unlock()
+	return seq, p, nil
+}
 
+// await waits for the acknowledgements of the message sent with seq.
+func (h *Hub) await(ctx context.Context, seq uint64, p *pendingPush) admin.PushResult {
 	timer := time.NewTimer(h.ackTimeout)
 	defer timer.Stop()
 	select {
@@ -186,7 +206,7 @@ func (h *Hub) Publish(ctx context.Context, id string, broadcast bool, body []byt
 	if res.Partial {
 		h.log.WithFields(logrus.Fields{"seq": seq, "missing_workers": len(p.waiting)}).Warn("publish not acknowledged by every worker in time")
 	}
-	return res, nil
+	return res
 }
 
 // Counts reports how many publishes and broadcasts were sent.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/comet-lab/comet-lab/src/comet/admin"
+	"github.com/comet-lab/comet-lab/src/comet/broker"
 	"github.com/comet-lab/comet-lab/src/comet/cometcfg"
 	"github.com/comet-lab/comet-lab/src/comet/control"
 	"github.com/comet-lab/comet-lab/src/comet/stats"
@@ -71,6 +72,9 @@ func Main(args []string, engines Engines, stderr io.Writer) int {
 		return usageError(fmt.Errorf("-engine %q is not built into this binary", cfg.Engine))
 	}
 	if err := admin.CheckExposure(cfg.Admin, cfg.AdminToken); err != nil {
+		return usageError(err)
+	}
+	if err := checkBroker(cfg.Broker); err != nil {
 		return usageError(err)
 	}
 	log, err := NewLogger(cfg.LogFormat, cfg.LogLevel, stderr)
@@ -169,7 +173,11 @@ func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 		defer adminLn.Close()
 	}
 
-	hub := NewHub(cfg.Keep, AckTimeout, log)
+	push, err := startPush(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer push.close()
 	sup, err := supervise.New(supervise.Config{
 		Procs:     cfg.Procs,
 		Args:      append([]string{cometcfg.WorkerArg}, cfg.Args()...),
@@ -177,8 +185,8 @@ func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 		ListenFDs: lfds,
 		Table:     table,
 		Log:       log,
-		Attach:    hub.Attach,
-		Detach:    hub.Detach,
+		Attach:    push.hub.Attach,
+		Detach:    push.hub.Detach,
 	})
 	if err != nil {
 		return err
@@ -192,7 +200,7 @@ func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 	if adminLn != nil {
 		adm := admin.New(admin.Options{
 			Token: cfg.AdminToken, MaxMessage: cfg.MaxMessage, Engine: cfg.Engine, Table: table,
-			Workers: sup.Workers, Publish: hub.Publish, PushCounts: hub.Counts,
+			Workers: sup.Workers, Publish: push.publish, PushCounts: push.hub.Counts, Broker: push.broker,
 		})
 		adminSrv = adm.Server()
 		go func() {
@@ -207,7 +215,7 @@ func Run(ctx context.Context, cfg cometcfg.Config, log *logrus.Logger) error {
 	}
 	log.WithFields(logrus.Fields{
 		"pid": os.Getpid(), "procs": cfg.Procs, "engine": cfg.Engine, "listen": cfg.Listen, "port": port,
-		"admin": cfg.Admin, "workers": pids,
+		"admin": cfg.Admin, "workers": pids, "broker": broker.Redact(cfg.Broker.URLs),
 	}).Info("comet started")
 
 	<-ctx.Done()

@@ -108,8 +108,13 @@ func IndexMarkdown(rows []IndexRow) []byte {
 		if s.Command != "" {
 			command = "`" + strings.ReplaceAll(s.Command, "`", "'") + "`"
 		}
+		engine := orDash(s.Engine)
+		if so := s.ScaleOut; so != nil {
+			engine += fmt.Sprintf(" × %d servers (%s; cross-node p99 %s vs same-node %s)", so.Servers, orDash(so.Broker),
+				optFloat(so.CrossNode.P99Ms, -1, " ms"), optFloat(so.SameNode.P99Ms, -1, " ms"))
+		}
 		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", cellText(date), cellText(orDash(s.Inventory)),
-			cellText(orDash(s.Engine)), thousands(s.ConnsTarget), thousands(s.ConnsPeakHeld),
+			cellText(engine), thousands(s.ConnsTarget), thousands(s.ConnsPeakHeld),
 			optInt(s.ServerUserBytesPerConn), optFloat(s.RampSeconds, 1, " s"), passed, link, cellText(command))
 	}
 

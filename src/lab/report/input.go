@@ -71,13 +71,14 @@ func (f *Flag) UnmarshalJSON(b []byte) error {
 
 // Params are the experiment parameters in run.json "params".
 type Params struct {
-	Conns     Num  `json:"conns"`
-	Rate      Num  `json:"rate"`
-	DurationS Num  `json:"duration_s"`
-	HoldMinS  Num  `json:"hold_min_s"`
-	HoldMaxS  Num  `json:"hold_max_s"`
-	Procs     Num  `json:"procs"`
-	Push      Flag `json:"push"`
+	Conns     Num    `json:"conns"`
+	Rate      Num    `json:"rate"`
+	DurationS Num    `json:"duration_s"`
+	HoldMinS  Num    `json:"hold_min_s"`
+	HoldMaxS  Num    `json:"hold_max_s"`
+	Procs     Num    `json:"procs"`
+	Push      Flag   `json:"push"`
+	Broker    string `json:"broker"` // scale-out: "nats" when the servers shared a broker
 }
 
 // Run is run.json as written by the lab. Every field is optional.
@@ -102,7 +103,12 @@ type Run struct {
 	Sysctls        json.RawMessage   `json:"sysctls"` // {key: value} or a list of "key = value" / {key,value}
 	SysctlsSkipped map[string]string `json:"sysctls_skipped"`
 	Nofile         json.RawMessage   `json:"nofile"`
+	// ServerAddrs is each comet server's lab address by host (scale-out runs: the server and its peers).
+	ServerAddrs map[string]string `json:"server_addrs"`
 }
+
+// ServerAddr is the address of the server the broadcasts are published on ("" when run.json does not say).
+func (r Run) ServerAddr() string { return r.ServerAddrs["server"] }
 
 // Sysctl is one applied kernel setting as read back.
 type Sysctl struct{ Key, Value string }
@@ -195,7 +201,8 @@ type Input struct {
 	Stats      *schema.Stats // nil when server/stats.json is missing
 	StatsEnd   *schema.Stats // server/stats_end.json (after the run, push counters final); nil when absent
 	Broadcasts []Broadcast
-	HaveBcast  bool // server/broadcasts.jsonl exists
+	HaveBcast  bool   // server/broadcasts.jsonl exists
+	Peers      []Peer // further servers of a scale-out run (server2/ …), already added into Monitor and Stats
 	NICs       []NICTable
 	Missing    []string // optional files that were absent (relative paths)
 }
@@ -283,6 +290,9 @@ func Load(dir string) (*Input, error) {
 			rel, _ := filepath.Rel(dir, p)
 			in.NICs = append(in.NICs, parseNIC(rel, b))
 		}
+	}
+	if err := in.loadPeers(); err != nil {
+		return nil, err
 	}
 	return in, nil
 }

@@ -111,6 +111,7 @@ func Markdown(in *Input, s Summary, charts []string) []byte {
 		w("\n")
 	}
 
+	w("%s", scaleOutMarkdown(s))
 	w("## Parameters\n\n| parameter | value |\n|---|---|\n")
 	run := in.Run
 	p := run.Params

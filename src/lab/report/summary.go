@@ -55,6 +55,7 @@ type Summary struct {
 	ServerCPUUsPerDelivery      *float64           `json:"server_cpu_us_per_delivery"` // comet CPU from the first publish to the last delivery ÷ deliveries
 	Passed                      bool               `json:"passed"`
 	FailureReasons              []string           `json:"failure_reasons"`
+	ScaleOut                    *ScaleOut          `json:"scaleout,omitempty"` // runs with more than one comet server
 	rampEndUnix, rampStartUnix  float64            // for charts; NaN when unknown
 }
 
@@ -234,6 +235,7 @@ func Summarize(in *Input) Summary {
 
 	s.clientStarts(in)
 	s.pushSummary(in, fail)
+	s.scaleOut(in, fail)
 	s.perEventCPU(in, holdFrom)
 	s.Passed = allPassed && len(s.FailureReasons) == 0
 	return s

@@ -6,23 +6,40 @@ package schema
 
 // Stats is comet's /stats document: the totals over the workers, plus the master's own pid and memory.
 type Stats struct {
-	Engine       string            `json:"engine"`
-	Procs        int               `json:"procs"`
-	Conns        uint64            `json:"conns"`
-	Held         uint64            `json:"held"`
-	Accepted     uint64            `json:"accepted"`
-	Responses    uint64            `json:"responses"`
-	Errors       map[string]uint64 `json:"errors"`
-	IdleTimeouts uint64            `json:"idle_timeouts"`
-	Restarts     uint64            `json:"restarts"`
-	Goroutines   uint64            `json:"goroutines"` // Σ over workers (each stamps runtime.NumGoroutine with its heartbeat)
-	PSSBytes     uint64            `json:"pss_bytes"`  // master + workers
-	RSSBytes     uint64            `json:"rss_bytes"`
-	MasterPID    int               `json:"master_pid"`
-	MasterPSS    uint64            `json:"master_pss_bytes"`
-	MasterRSS    uint64            `json:"master_rss_bytes"`
-	Push         PushStats         `json:"push"`
-	Workers      []WorkerStats     `json:"workers"`
+	Engine           string            `json:"engine"`
+	Procs            int               `json:"procs"`
+	Conns            uint64            `json:"conns"`
+	Held             uint64            `json:"held"`
+	Accepted         uint64            `json:"accepted"`
+	Responses        uint64            `json:"responses"`
+	Errors           map[string]uint64 `json:"errors"`
+	IdleTimeouts     uint64            `json:"idle_timeouts"`
+	Restarts         uint64            `json:"restarts"`
+	Goroutines       uint64            `json:"goroutines"` // Σ over workers (each stamps runtime.NumGoroutine with its heartbeat)
+	PSSBytes         uint64            `json:"pss_bytes"`  // master + workers
+	RSSBytes         uint64            `json:"rss_bytes"`
+	MasterPID        int               `json:"master_pid"`
+	MasterPSS        uint64            `json:"master_pss_bytes"`
+	MasterRSS        uint64            `json:"master_rss_bytes"`
+	MasterGoroutines int               `json:"master_goroutines"` // the master's own (admin, hub, broker connection)
+	Push             PushStats         `json:"push"`
+	Broker           *BrokerStats      `json:"broker,omitempty"` // only with -broker
+	Workers          []WorkerStats     `json:"workers"`
+}
+
+// BrokerStats is the master's broker connection (comet -broker): its state, and the messages through it.
+type BrokerStats struct {
+	Connected  bool   `json:"connected"`
+	Reconnects uint64 `json:"reconnects"` // successful reconnections after the connection was lost
+	In         uint64 `json:"in"`         // stream messages received and handed to the workers (this node's own included)
+	Out        uint64 `json:"out"`        // publishes the stream acknowledged
+	LocalOnly  uint64 `json:"local_only"` // publishes delivered on this node only: the broker was unreachable
+	Dropped    uint64 `json:"dropped"`    // stream messages this node never received (discarded by the stream's limits first)
+	// The comet-broker process that holds the connection (its PSS/RSS are also in the top-level totals).
+	PID        int    `json:"pid"`
+	PSSBytes   uint64 `json:"pss_bytes"`
+	RSSBytes   uint64 `json:"rss_bytes"`
+	Goroutines uint64 `json:"goroutines"`
 }
 
 // PushStats counts push traffic: what the master sent, and what the workers delivered to subscribers.

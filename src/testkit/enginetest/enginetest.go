@@ -46,7 +46,8 @@ func cometBinary(t *testing.T) string { return binary(t, "comet") }
 // floodBinary builds ./src/cmd/flood once per test binary.
 func floodBinary(t *testing.T) string { return binary(t, "flood") }
 
-// binary builds ./src/cmd/comet and ./src/cmd/flood once per test binary and returns the path of name.
+// binary builds ./src/cmd/comet, ./src/cmd/comet-broker (comet -broker runs it from beside comet) and
+// ./src/cmd/flood once per test binary and returns the path of name.
 func binary(t *testing.T, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -60,11 +61,11 @@ func binary(t *testing.T, name string) string {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-		cmd := exec.Command(gobin, "build", "-o", buildDir+"/", "./src/cmd/comet", "./src/cmd/flood")
+		cmd := exec.Command(gobin, "build", "-o", buildDir+"/", "./src/cmd/comet", "./src/cmd/comet-broker", "./src/cmd/flood")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./src/cmd/comet ./src/cmd/flood: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./src/cmd/comet ./src/cmd/comet-broker ./src/cmd/flood: %v\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
