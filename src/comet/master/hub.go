@@ -25,13 +25,14 @@ type Hub struct {
 	keep       int
 	ackTimeout time.Duration
 
-	// pubMu serialises "assign seq, send to every worker" so each worker sees seqs in increasing order, and a
-	// restarted worker's replay is queued either wholly before or wholly after a given publish.
+	// pubMu serialises flushes, so each worker sees seqs in increasing order, and a restarted worker's replay is
+	// queued either wholly before or wholly after a given flush.
 	pubMu sync.Mutex
 
 	mu         sync.Mutex // guards the fields below
 	last       uint64     // the last seq issued
-	recent     [][]byte   // encoded packets, oldest first, at most keep
+	outbox     []queued   // messages given a seq and not yet written, in seq order
+	recent     [][]byte   // encoded packets written, oldest first, at most keep
 	conns      map[*supervise.Conn]struct{}
 	pending    map[uint64]*pendingPush
 	published  uint64
@@ -42,6 +43,13 @@ type pendingPush struct {
 	waiting  map[*supervise.Conn]bool
 	answered uint64
 	done     chan struct{}
+}
+
+// queued is a message waiting in the outbox: its packet, and its acknowledgements when tracked.
+type queued struct {
+	pkt   []byte
+	p     *pendingPush
+	track bool
 }
 
 // NewHub makes a hub; seqs start at the current unix time in nanoseconds, so a restarted master still issues seqs
@@ -140,10 +148,13 @@ func (h *Hub) Publish(ctx context.Context, id string, broadcast bool, body []byt
 }
 
 // send gives a message the seq candidate (or, when that is not above the last seq issued, the last + 1: seqs
-// only increase) and writes it to every live worker. With track it returns the pending acknowledgements for await.
+// only increase) and returns once it is written to every live worker. With track it returns the pending
+// acknowledgements for await.
+//
+// Messages are written in batches (group commit): a send that finds a flush under way queues its message, and the
+// next flush writes everything queued by then as one packet per worker. A burst of publishes — to one id each,
+// which every worker must store for a later re-poll — then wakes each worker once, not once per message.
 func (h *Hub) send(candidate uint64, id string, broadcast bool, pubNanos int64, body []byte, track bool) (uint64, *pendingPush, error) {
-	h.pubMu.Lock()
-	defer h.pubMu.Unlock()
 	h.mu.Lock()
 	seq := max(candidate, h.last+1)
 	msg := control.Message{Kind: control.Publish, Seq: seq, PubNanos: pubNanos, ID: []byte(id), Body: body}
@@ -161,33 +172,88 @@ func (h *Hub) send(candidate uint64, id string, broadcast bool, pubNanos int64, 
 	} else {
 		h.published++
 	}
-	h.recent = append(h.recent, pkt)
+	p := &pendingPush{waiting: map[*supervise.Conn]bool{}, done: make(chan struct{})}
+	if track {
+		h.pending[seq] = p
+	}
+	h.outbox = append(h.outbox, queued{pkt: pkt, p: p, track: track})
+	h.mu.Unlock()
+	h.flush()
+	return seq, p, nil
+}
+
+// flush writes every queued message to every live worker: one packet per worker when one message waits, batches
+// of as many as fit in a control packet otherwise. Each message waits for the acks of the workers written to.
+func (h *Hub) flush() {
+	h.pubMu.Lock()
+	defer h.pubMu.Unlock()
+	h.mu.Lock()
+	batch := h.outbox
+	h.outbox = nil
+	targets := make([]*supervise.Conn, 0, len(h.conns))
+	for c := range h.conns {
+		targets = append(targets, c)
+	}
+	for _, q := range batch {
+		h.recent = append(h.recent, q.pkt)
+		for _, c := range targets {
+			if q.track {
+				q.p.waiting[c] = true
+			}
+		}
+		if len(q.p.waiting) == 0 {
+			close(q.p.done)
+		}
+	}
 	if len(h.recent) > h.keep {
 		h.recent = h.recent[len(h.recent)-h.keep:]
 	}
-	p := &pendingPush{waiting: map[*supervise.Conn]bool{}, done: make(chan struct{})}
-	targets := make([]*supervise.Conn, 0, len(h.conns))
-	for c := range h.conns {
-		if track {
-			p.waiting[c] = true
-		}
-		targets = append(targets, c)
-	}
-	if len(p.waiting) == 0 {
-		close(p.done)
-	} else {
-		h.pending[seq] = p
-	}
 	h.mu.Unlock()
-	for _, c := range targets {
-		if err := c.WritePacket(pkt, sendTimeout); err != nil {
-			h.log.WithError(err).WithField("worker", c.Index).Warn("control write failed")
-			h.mu.Lock()
-			h.stopWaiting(p, c)
-			h.mu.Unlock()
+	if len(batch) == 0 {
+		return // an earlier flush wrote this sender's message
+	}
+	for _, pkt := range packBatch(batch) {
+		for _, c := range targets {
+			if err := c.WritePacket(pkt.data, sendTimeout); err != nil {
+				h.log.WithError(err).WithField("worker", c.Index).Warn("control write failed")
+				h.mu.Lock()
+				for _, q := range pkt.items {
+					h.stopWaiting(q.p, c)
+				}
+				h.mu.Unlock()
+			}
 		}
 	}
-	return seq, p, nil
+}
+
+// packet is one control packet of a flush and the queued messages it carries.
+type packet struct {
+	data  []byte
+	items []queued
+}
+
+// packBatch packs queued messages into as few control packets as fit, in order; a message alone in its packet
+// (the only one queued, or one too big to share) goes as itself.
+func packBatch(batch []queued) []packet {
+	var out []packet
+	for start := 0; start < len(batch); {
+		end := start
+		var data []byte
+		for end < len(batch) {
+			next, ok := control.AppendToBatch(data, batch[end].pkt)
+			if !ok {
+				break
+			}
+			data, end = next, end+1
+		}
+		if end-start <= 1 {
+			end = start + 1
+			data = batch[start].pkt
+		}
+		out = append(out, packet{data: data, items: batch[start:end]})
+		start = end
+	}
+	return out
 }
 
 // await waits for the acknowledgements of the message sent with seq.

@@ -2,8 +2,10 @@ package master
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,11 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fakeWorker is the worker end of a control socketpair: it records packets and acks with a fixed count.
+// fakeWorker is the worker end of a control socketpair: it records the messages (one or a batch per packet read)
+// and acks each with a fixed count, as control.Handle does for the real workers.
 type fakeWorker struct {
 	conn    *supervise.Conn
 	end     *os.File
 	packets chan control.Message
+	reads   atomic.Int64 // packets read: the worker's wake-ups
 }
 
 func newFakeWorker(t *testing.T, index int, answered uint64, ack bool) *fakeWorker {
@@ -31,7 +35,7 @@ func newFakeWorker(t *testing.T, index int, answered uint64, ack bool) *fakeWork
 	w := &fakeWorker{
 		conn:    &supervise.Conn{Index: index, File: os.NewFile(uintptr(fds[0]), "master")},
 		end:     os.NewFile(uintptr(fds[1]), "worker"),
-		packets: make(chan control.Message, 100),
+		packets: make(chan control.Message, 1000),
 	}
 	t.Cleanup(func() { w.conn.File.Close(); w.end.Close() })
 	go func() {
@@ -41,15 +45,17 @@ func newFakeWorker(t *testing.T, index int, answered uint64, ack bool) *fakeWork
 			if err != nil || n == 0 {
 				return
 			}
-			m, err := control.Decode(append([]byte(nil), buf[:n]...))
+			w.reads.Add(1)
+			out, err := control.Handle(append([]byte(nil), buf[:n]...), nil, func(m *control.Message) uint64 {
+				w.packets <- *m
+				return answered
+			}, func() { w.packets <- control.Message{Kind: control.Drain} })
 			if err != nil {
 				t.Errorf("worker %d: bad packet: %v", index, err)
 				return
 			}
-			w.packets <- m
-			if ack {
-				p, _ := control.Append(nil, control.Message{Kind: control.Ack, Seq: m.Seq, Answered: answered})
-				w.end.Write(p)
+			if ack && len(out) > 0 {
+				w.end.Write(out)
 			}
 		}
 	}()
@@ -168,5 +174,98 @@ func TestHubRejectsBadPublish(t *testing.T) {
 	}
 	if p, _ := hub.Counts(); p != 0 {
 		t.Errorf("rejected publishes counted: %d", p)
+	}
+}
+
+// Publishes that arrive while a flush is under way go out together: one packet per worker for the lot, every
+// message once and in seq order, each publish acknowledged with its own count.
+func TestHubBatchesConcurrentPublishes(t *testing.T) {
+	const n = 50
+	hub := NewHub(64, 5*time.Second, quietLog())
+	workers := []*fakeWorker{newFakeWorker(t, 0, 1, true), newFakeWorker(t, 1, 2, true)}
+	for _, w := range workers {
+		hub.Attach(w.conn)
+	}
+	hub.pubMu.Lock() // a flush under way: every publish below queues behind it
+	results := make(chan admin.PushResult, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			res, err := hub.Publish(context.Background(), fmt.Sprintf("id-%d", i), false, []byte("m"))
+			if err != nil {
+				t.Error(err)
+			}
+			results <- res
+		}()
+	}
+	waitUntil(t, func() bool { hub.mu.Lock(); defer hub.mu.Unlock(); return len(hub.outbox) == n })
+	hub.pubMu.Unlock()
+	for i := 0; i < n; i++ {
+		if res := <-results; res.Answered != 3 || res.Partial {
+			t.Errorf("publish seq %d: answered %d partial %v, want 3 (1 + 2) and complete", res.Seq, res.Answered, res.Partial)
+		}
+	}
+	for _, w := range workers {
+		var last uint64
+		for i := 0; i < n; i++ {
+			m := <-w.packets
+			if m.Kind != control.Publish || m.Seq <= last {
+				t.Fatalf("worker %d message %d: %c seq %d after %d", w.conn.Index, i, m.Kind, m.Seq, last)
+			}
+			last = m.Seq
+		}
+		if got := w.reads.Load(); got != 1 {
+			t.Errorf("worker %d woke %d times for %d queued publishes, want 1", w.conn.Index, got, n)
+		}
+	}
+}
+
+// packBatch keeps order, fills packets up to MaxPacket, and sends a lone or an oversized message as itself.
+func TestPackBatch(t *testing.T) {
+	msg := func(size int) queued {
+		p, _ := control.Append(nil, control.Message{Kind: control.Broadcast, Seq: uint64(size), Body: make([]byte, size)})
+		return queued{pkt: p}
+	}
+	big := control.MaxPacket - 17 // the largest message: alone in its packet
+	tests := []struct {
+		name  string
+		sizes []int
+		want  string // per packet: "b<n>" a batch of n, "1" a lone message
+	}{
+		{"one", []int{10}, "[1]"},
+		{"three small", []int{10, 20, 30}, "[b3]"},
+		{"two halves", []int{30000, 30000, 30000}, "[b2 1]"},
+		{"largest between small ones", []int{10, big, 10, 10}, "[1 1 b2]"},
+	}
+	for _, tc := range tests {
+		var batch []queued
+		for _, s := range tc.sizes {
+			batch = append(batch, msg(s))
+		}
+		var got []string
+		var seqs []uint64
+		for _, p := range packBatch(batch) {
+			if control.Kind(p.data[0]) == control.Batch {
+				got = append(got, fmt.Sprintf("b%d", len(p.items)))
+			} else {
+				got = append(got, "1")
+			}
+			control.ForEach(p.data, func(pkt []byte) error {
+				m, _ := control.Decode(pkt)
+				seqs = append(seqs, m.Seq)
+				return nil
+			})
+		}
+		if fmt.Sprint(got) != tc.want || fmt.Sprint(seqs) != fmt.Sprint(tc.sizes) {
+			t.Errorf("%s: packets %v carrying %v, want %s carrying %v", tc.name, got, seqs, tc.want, tc.sizes)
+		}
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
 	}
 }
