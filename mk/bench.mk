@@ -7,7 +7,7 @@ CHURN_CONNS ?= 100000
 # One JSON line per run, next to the binaries (git-ignored).
 BENCH_JSON ?= bin/bench.jsonl
 
-.PHONY: bench-mem bench-churn bench-cpu bench-go
+.PHONY: bench-mem bench-churn bench-cpu bench-pub bench-go
 bench-mem: build
 	bin/bench mem -conns $(BENCH_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)
 
@@ -18,6 +18,11 @@ bench-churn: build
 CPU_CONNS ?= 100000
 bench-cpu: build
 	bin/bench cpu -conns $(CPU_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)
+
+# Publish-to-one throughput and comet CPU per publish, with as many workers as PUB_CONNS needs here (no connections).
+PUB_CONNS ?= 1000000
+bench-pub: build
+	bin/bench pub -conns $(PUB_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)
 
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem ./src/...

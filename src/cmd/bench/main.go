@@ -21,6 +21,7 @@ import (
 const usage = `usage: bench mem   [-conns N] [-engine netpoll|goroutine] [-procs auto|N] [-json FILE] [flags]
        bench churn [-cycles 10] [-conns N] [-engine ...] [-procs auto|N] [-json FILE] [flags]
        bench cpu   [-conns N] [-window 20s] [-broadcasts 5] [-engine ...] [-procs auto|N] [-json FILE] [flags]
+       bench pub   [-conns N (sizes -procs auto)] [-publishers 32] [-window 10s] [-engine ...] [-procs auto|N] [flags]
 run "bench mem -h" for the flags`
 
 func main() {
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runChurn(ctx, args[1:], stdout, stderr)
 	case "cpu":
 		err = runCPU(ctx, args[1:], stdout, stderr)
+	case "pub":
+		err = runPub(ctx, args[1:], stdout, stderr)
 	default:
 		err = usageError{fmt.Errorf("unknown command %q\n%s", args[0], usage)}
 	}
@@ -142,6 +145,30 @@ func runCPU(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	return err
+}
+
+func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench pub", flag.ContinueOnError)
+	// No connections are opened: -conns only sizes -procs auto (1M: as many workers as the lab's million needs here).
+	o, jsonPath, parse := common(fs, 1000000, stderr)
+	var po bench.PubOptions
+	fs.IntVar(&po.Publishers, "publishers", 32, "concurrent admin clients, each POSTing /pub?id=<new id> in a loop")
+	fs.DurationVar(&po.Window, "window", 10*time.Second, "how long they publish")
+	if err := parse(args); err != nil {
+		return err
+	}
+	if po.Publishers < 1 || po.Window <= 0 {
+		return usageError{errors.New("-publishers must be >= 1 and -window > 0")}
+	}
+	res, err := bench.Pub(ctx, *o, po)
+	if err != nil {
+		return err
+	}
+	bench.PrintPub(stdout, res)
+	if *jsonPath != "" {
+		return bench.AppendJSON(*jsonPath, res)
+	}
+	return nil
 }
 
 func runChurn(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -67,3 +67,25 @@ func TestMemAndChurnOnLoopback(t *testing.T) {
 		t.Errorf("comet leaked %d fds over a churn cycle", v.LeakedFDs)
 	}
 }
+
+// TestPubOnLoopback publishes for a moment against the real comet: every POST counted, CPU per publish measured.
+func TestPubOnLoopback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts comet")
+	}
+	comet, flood := buildBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o := Options{Comet: comet, Flood: flood, Engine: "netpoll", Conns: 1, Procs: 3}
+	res, err := Pub(ctx, o, PubOptions{Publishers: 4, Window: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Procs != 3 || res.Publishes == 0 || res.PerSecond <= 0 || res.CPUS <= 0 || res.UsPerPublish <= res.WorkersUsPerPublish {
+		t.Errorf("pub result implausible: %+v", res)
+	}
+	if _, err := Pub(ctx, Options{Comet: comet, Flood: flood, Engine: "netpoll", Conns: 1, Procs: 2,
+		CometArgs: []string{"-max-message", "4"}}, PubOptions{Publishers: 1, Window: time.Second}); err == nil {
+		t.Error("a publish comet refuses (413: message over -max-message) did not fail the benchmark")
+	}
+}
