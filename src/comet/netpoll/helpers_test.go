@@ -67,13 +67,23 @@ func (tw *testWorker) stop() error {
 	}
 }
 
-// send writes one control packet and returns the worker's ack.
+// send writes one control message and returns the worker's ack.
 func (tw *testWorker) send(t testing.TB, m control.Message) control.Message {
 	t.Helper()
 	p, err := control.Append(nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ack, err := control.Decode(tw.sendPacket(t, p))
+	if err != nil || ack.Kind != control.Ack || ack.Seq != m.Seq {
+		t.Fatalf("ack = %+v, %v; want an ack for seq %d", ack, err, m.Seq)
+	}
+	return ack
+}
+
+// sendPacket writes one control packet (a message or a batch) and returns the worker's reply packet.
+func (tw *testWorker) sendPacket(t testing.TB, p []byte) []byte {
+	t.Helper()
 	if _, err := unix.Write(tw.ctl, p); err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +91,9 @@ func (tw *testWorker) send(t testing.TB, m control.Message) control.Message {
 	unix.SetsockoptTimeval(tw.ctl, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10})
 	n, err := unix.Read(tw.ctl, buf)
 	if err != nil {
-		t.Fatalf("reading ack: %v", err)
+		t.Fatalf("reading the reply: %v", err)
 	}
-	ack, err := control.Decode(buf[:n])
-	if err != nil || ack.Kind != control.Ack || ack.Seq != m.Seq {
-		t.Fatalf("ack = %+v, %v; want an ack for seq %d", ack, err, m.Seq)
-	}
-	return ack
+	return buf[:n]
 }
 
 func (tw *testWorker) get(c stats.Counter) uint64 { return tw.slot.Get(c) }

@@ -273,22 +273,14 @@ func TestBatchedMessages(t *testing.T) {
 		p, _ := control.Append(nil, m)
 		batch, _ = control.AppendToBatch(batch, p)
 	}
-	if _, err := unix.Write(tw.ctl, batch); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, control.MaxPacket)
-	unix.SetsockoptTimeval(tw.ctl, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10})
-	n, err := unix.Read(tw.ctl, buf)
-	if err != nil {
-		t.Fatalf("reading the acks: %v", err)
-	}
+	reply := tw.sendPacket(t, batch)
 	var acks []string
-	if err := control.ForEach(buf[:n], func(p []byte) error {
+	if err := control.ForEach(reply, func(p []byte) error {
 		m, err := control.Decode(p)
 		acks = append(acks, fmt.Sprintf("%c%d:%d", m.Kind, m.Seq, m.Answered))
 		return err
-	}); err != nil || control.Kind(buf[0]) != control.Batch {
-		t.Fatalf("acks %v (batch %v), err %v", acks, control.Kind(buf[0]) == control.Batch, err)
+	}); err != nil || control.Kind(reply[0]) != control.Batch {
+		t.Fatalf("acks %v (batch %v), err %v", acks, control.Kind(reply[0]) == control.Batch, err)
 	}
 	// Both subscribers were answered by their own message; the broadcast found nobody held and waits in the store.
 	if want := "[A1:1 A2:1 A3:0]"; fmt.Sprint(acks) != want {

@@ -68,10 +68,7 @@ func Churn(ctx context.Context, o Options, cycles int, onCycle func(ChurnCycle))
 	if cycles < 1 {
 		return nil, fmt.Errorf("-cycles %d: want >= 1", cycles)
 	}
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
-	dir, cleanup, err := o.workDir()
+	dir, cleanup, err := o.prepare()
 	if err != nil {
 		return nil, err
 	}

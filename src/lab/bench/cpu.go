@@ -50,14 +50,11 @@ type CPUResult struct {
 // CPU runs the two phases, each against a fresh comet and flood.
 func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 	res := CPUResult{Time: time.Now(), Engine: o.Engine, Conns: o.Conns, CometArgs: cometArgsString(&o)}
-	if err := o.validate(); err != nil {
-		return res, err
-	}
-	res.Procs = o.Procs
-	dir, cleanup, err := o.workDir()
+	dir, cleanup, err := o.prepare()
 	if err != nil {
 		return res, err
 	}
+	res.Procs = o.Procs
 	defer cleanup()
 	base := o.CometArgs
 	o.CometArgs = append(append([]string(nil), base...), co.HoldArgs...)

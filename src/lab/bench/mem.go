@@ -38,10 +38,7 @@ const Settle = 3 * time.Second
 // Mem measures comet's memory per held connection: idle comet first, then with o.Conns connections from flood.
 // A result with CometPSS set is a complete measurement even when err reports a failure to shut down afterwards.
 func Mem(ctx context.Context, o Options) (MemResult, error) {
-	if err := o.validate(); err != nil {
-		return MemResult{}, err
-	}
-	dir, cleanup, err := o.workDir()
+	dir, cleanup, err := o.prepare()
 	if err != nil {
 		return MemResult{}, err
 	}

@@ -37,14 +37,11 @@ type PubResult struct {
 // Pub runs comet without connections and publishes to fresh ids from po.Publishers clients for po.Window.
 func Pub(ctx context.Context, o Options, po PubOptions) (PubResult, error) {
 	res := PubResult{Time: time.Now(), Engine: o.Engine, Publishers: po.Publishers}
-	if err := o.validate(); err != nil {
-		return res, err
-	}
-	res.Procs = o.Procs
-	dir, cleanup, err := o.workDir()
+	dir, cleanup, err := o.prepare()
 	if err != nil {
 		return res, err
 	}
+	res.Procs = o.Procs
 	defer cleanup()
 	c, err := startComet(&o, dir)
 	if err != nil {

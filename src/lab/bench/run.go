@@ -70,6 +70,14 @@ func (o *Options) validate() error {
 	return nil
 }
 
+// prepare validates the options (deriving Procs) and returns the directory for logs with its cleanup.
+func (o *Options) prepare() (string, func(), error) {
+	if err := o.validate(); err != nil {
+		return "", nil, err
+	}
+	return o.workDir()
+}
+
 // workDir returns the directory for logs and a cleanup that removes it when bench made it.
 func (o *Options) workDir() (string, func(), error) {
 	if o.WorkDir != "" {
