@@ -7,7 +7,8 @@ FUZZ_TARGETS ?= \
 	./src/lib/httpwire:FuzzParseRequest \
 	./src/lib/httpwire:FuzzParseResponse \
 	./src/lib/httpwire:FuzzQuery \
-	./src/comet/control:FuzzDecode
+	./src/comet/control:FuzzDecode \
+	./src/comet/broker:FuzzDecodePacket
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -198,7 +198,10 @@ func scaleOutMarkdown(s Summary) string {
 		return ""
 	}
 	out := fmt.Sprintf("## Scale-out: %d servers, broker %s\n\n", so.Servers, orDash(so.Broker))
-	out += fmt.Sprintf("Broadcasts published on %s; clients held on it are same-node, the others got them through the broker.\n\n", so.PushServer)
+	out += fmt.Sprintf("Broadcasts published on %s; clients held on it are same-node, the others got them through the broker "+
+		"(every server delivers from the stream, the publishing one too). Held, Σ PSS, CPU and errors above are the %d "+
+		"servers' together; each ran %s comet workers (the plan's count for all of CONNS), so the fixed per-process "+
+		"memory is there %d times.\n\n", so.PushServer, so.Servers, optInt(s.Procs), so.Servers)
 	out += "| | clients | conns | delivered | expected | p50 | p99 | max |\n|---|---|---:|---:|---:|---:|---:|---:|\n"
 	for _, g := range []struct {
 		name string
