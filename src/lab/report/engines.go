@@ -32,7 +32,7 @@ var engineRows = []engineRow{
 	{"kernel B/socket", func(s Summary) *float64 { return s.KernelSlabBytesPerSocket }, optInt},
 	{"CPU % while holding (100 % = one core)", func(s Summary) *float64 { return s.CometCPUPercentHold }, func(v *float64) string { return optFloat(v, 1, "") }},
 	{"CPU µs per hold answer", func(s Summary) *float64 { return s.ServerCPUUsPerAnswer }, func(v *float64) string { return optFloat(v, 1, "") }},
-	{"accept ramp (s, all conns up)", func(s Summary) *float64 { return s.RampSeconds }, func(v *float64) string { return optFloat(v, 1, "") }},
+	{"accept ramp (s, first connect to all conns up)", func(s Summary) *float64 { return s.AcceptRampSeconds }, func(v *float64) string { return optFloat(v, 2, "") }},
 	{"broadcast delivery p99 (ms)", func(s Summary) *float64 { return s.BroadcastP99Ms }, optInt},
 	{"broadcast delivery max (ms)", func(s Summary) *float64 { return s.BroadcastMaxMs }, optInt},
 	{"CPU µs per push delivery", func(s Summary) *float64 { return s.ServerCPUUsPerDelivery }, func(v *float64) string { return optFloat(v, 1, "") }},
@@ -134,13 +134,17 @@ func enginesMarkdown(rows []IndexRow) string {
 			w("- %s.\n", l)
 		}
 	}
+	var ratios []string
 	if n, g := picked["netpoll"].Summary, picked["goroutine"].Summary; n.ServerUserBytesPerConn != nil && g.ServerUserBytesPerConn != nil {
-		w("\nThe goroutine engine uses %.2f× the user memory per connection of the netpoll engine.\n",
-			*g.ServerUserBytesPerConn / *n.ServerUserBytesPerConn)
+		ratios = append(ratios, fmt.Sprintf("The goroutine engine uses %.2f× the user memory per connection of the netpoll engine.",
+			*g.ServerUserBytesPerConn / *n.ServerUserBytesPerConn))
 	}
 	if x, n := picked["nchan"].Summary, picked["netpoll"].Summary; x.ServerUserBytesPerConn != nil && n.ServerUserBytesPerConn != nil {
-		w("nginx + nchan uses %.2f× the user memory per connection of comet's netpoll engine.\n",
-			*x.ServerUserBytesPerConn / *n.ServerUserBytesPerConn)
+		ratios = append(ratios, fmt.Sprintf("nginx + nchan uses %.2f× the user memory per connection of comet's netpoll engine.",
+			*x.ServerUserBytesPerConn / *n.ServerUserBytesPerConn))
+	}
+	if len(ratios) > 0 {
+		w("\n%s\n", strings.Join(ratios, "\n"))
 	}
 	return b.String()
 }

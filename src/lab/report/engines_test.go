@@ -8,7 +8,7 @@ import (
 func TestEnginesSideBySide(t *testing.T) {
 	run := func(dir, engine, cmd string, bpc, ramp, p99 float64, passed bool) IndexRow {
 		return IndexRow{Dir: dir, Summary: Summary{Engine: engine, Command: cmd, Passed: passed, ConnsPeakHeld: 100000,
-			ServerUserBytesPerConn: &bpc, RampSeconds: &ramp, BroadcastP99Ms: &p99, StartedUTC: dir}}
+			ServerUserBytesPerConn: &bpc, AcceptRampSeconds: &ramp, BroadcastP99Ms: &p99, StartedUTC: dir}}
 	}
 	same := "make lab CONNS=100000 DURATION=90s"
 	tests := []struct {
@@ -26,7 +26,7 @@ func TestEnginesSideBySide(t *testing.T) {
 			"| | netpoll | goroutine | nchan | best |", "| run | 1 | 2 | 3 | |",
 			"same parameters", "`make lab CONNS=100000 DURATION=90s`",
 			"| user B/conn (Σ PSS ÷ conns) | 1,200 | 4,000 | 900 | nchan |",
-			"| accept ramp (s, all conns up) | 4.0 | 9.0 | 5.0 | netpoll |",
+			"| accept ramp (s, first connect to all conns up) | 4.00 | 9.00 | 5.00 | netpoll |",
 			"| broadcast delivery p99 (ms) | 500 | 800 | 300 | nchan |",
 			"| kernel B/socket | — | — | — | — |",
 			"nchan (nginx's module) cannot do", "X-Oldest-Seq",
