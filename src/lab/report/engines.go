@@ -38,15 +38,16 @@ var engineRows = []engineRow{
 	{"CPU µs per push delivery", func(s Summary) *float64 { return s.ServerCPUUsPerDelivery }, func(v *float64) string { return optFloat(v, 1, "") }},
 }
 
-// comparisonRuns picks one run per engine: the newest runs of the largest set made with one command apart from
-// ENGINE (measured with the same parameters), when such a set holds two engines or more; else each engine's run
+// comparisonRuns picks one run per engine: from the largest (then newest) set of runs made with one command apart
+// from ENGINE (measured with the same parameters), each engine's newest passed run, else its newest failed one (a
+// failure is a result too: the table marks it), when such a set holds two engines or more; else each engine's run
 // with the lowest user B/conn, passed runs first. same says which.
 func comparisonRuns(rows []IndexRow) (picked map[string]IndexRow, same bool) {
 	groups := map[string]map[string]IndexRow{}
 	var order []string
-	for _, r := range rows { // newest first: the first run of an engine in a group is its newest
+	for _, r := range rows { // newest first
 		s := r.Summary
-		if s.Command == "" || s.Engine == "" || !s.Passed {
+		if s.Command == "" || s.Engine == "" {
 			continue
 		}
 		key := commandWithoutEngine(s.Command)
@@ -54,7 +55,7 @@ func comparisonRuns(rows []IndexRow) (picked map[string]IndexRow, same bool) {
 			groups[key] = map[string]IndexRow{}
 			order = append(order, key)
 		}
-		if _, ok := groups[key][s.Engine]; !ok {
+		if have, ok := groups[key][s.Engine]; !ok || (!have.Summary.Passed && s.Passed) {
 			groups[key][s.Engine] = r
 		}
 	}
@@ -102,7 +103,7 @@ func enginesMarkdown(rows []IndexRow) string {
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("\n## Engines side by side\n\n")
 	if same {
-		w("The newest passed runs made with one command apart from ENGINE (`%s`), so measured with the same parameters.\n\n",
+		w("The newest runs made with one command apart from ENGINE (`%s`), so measured with the same parameters (passed runs preferred).\n\n",
 			strings.ReplaceAll(commandWithoutEngine(picked[engines[0]].Summary.Command), "`", "'"))
 	} else {
 		var sums []Summary
@@ -121,7 +122,11 @@ func enginesMarkdown(rows []IndexRow) string {
 	}
 	var dirs []string
 	for _, e := range engines {
-		dirs = append(dirs, cellText(picked[e].Dir))
+		d := cellText(picked[e].Dir)
+		if !picked[e].Summary.Passed {
+			d += " (**failed**: " + cellText(strings.Join(picked[e].Summary.FailureReasons, "; ")) + ")"
+		}
+		dirs = append(dirs, d)
 	}
 	w("| run | %s | |\n", strings.Join(dirs, " | "))
 	w("| connections held | %s | |\n", cells(func(s Summary) string { return thousands(s.ConnsPeakHeld) }))

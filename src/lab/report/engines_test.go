@@ -32,10 +32,15 @@ func TestEnginesSideBySide(t *testing.T) {
 			"nchan (nginx's module) cannot do", "X-Oldest-Seq",
 			"uses 3.33× the user memory", "nginx + nchan uses 0.75× the user memory",
 		}, nil},
-		{"failed runs do not form the set", []IndexRow{
-			run("2", "goroutine", same+" ENGINE=goroutine", 4000, 9, 800, false),
+		{"a failed run stands for its engine, marked", []IndexRow{
+			run("3", "goroutine", same+" ENGINE=goroutine", 4000, 9, 800, false),
+			run("2", "netpoll", same, 1300, 4, 500, false),
 			run("1", "netpoll", same, 1200, 4, 500, true),
-		}, []string{"the runs' parameters differ", "| | netpoll | goroutine | best |"}, []string{"nchan"}},
+		}, []string{"same parameters", "| | netpoll | goroutine | best |", "| run | 1 | 3 (**failed**: ) |"}, []string{"nchan"}},
+		{"different commands", []IndexRow{
+			run("2", "goroutine", "make lab CONNS=5", 4000, 9, 800, true),
+			run("1", "netpoll", same, 1200, 4, 500, true),
+		}, []string{"the runs' parameters differ", "| | netpoll | goroutine | best |"}, nil},
 		{"one engine, no table", []IndexRow{run("1", "netpoll", same, 1200, 4, 500, true)}, nil, []string{"## Engines side by side"}},
 	}
 	for _, tc := range tests {
