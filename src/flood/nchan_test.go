@@ -202,8 +202,8 @@ func TestEndToEndNchan(t *testing.T) {
 		done <- result{code, stderr, lines}
 	}()
 	// The first broadcast finds every subscriber held, the second (after a subscriber timeout) finds them
-	// re-polling with the first message's id. (With a 1 s timeout and 1.5 s between the two, 2 workers lost the
-	// second message for some subscribers in nchan 1.3.6, one worker did not; docs/flood.md.)
+	// re-polling with the first message's id. The second comes 1 s after the subscribers' timeout: nchan 1.3.6
+	// with several workers loses a message published during a worker's timeout storm (docs/lab.md).
 	srv.waitSubscribers(t, conns)
 	srv.publish(t, 1)
 	time.Sleep(3 * time.Second)
