@@ -63,8 +63,9 @@ type child struct {
 	readBuf  []byte                     // shared by all connections
 	reqBuf   []byte                     // scratch for push requests
 	plainReq []byte
-	pushReq  []byte // request up to the id number: "GET /sub?id=c<proc>-"
-	lastSeq  []uint64
+	pushReq  []byte   // request up to the id number: "GET /sub?id=c<proc>-"
+	lastSeq  []uint64 // per connection: comet's last seq seen; nchan's last message id (msgID)
+	nchan    bool     // -proto nchan
 
 	nextNew    int      // connections 0..nextNew-1 have been dialed at least once
 	redial     []uint32 // connection numbers to dial now
@@ -86,6 +87,7 @@ func newChild(p Plan) (*child, error) {
 	c := &child{plan: p, start: time.Now(), partial: map[int][]byte{}, readBuf: make([]byte, readBufSize),
 		holdHist: NewHoldHist(), pushHist: NewLatHist(), pushPerSeq: map[uint64]seqTally{}}
 	c.dst, c.dstPort, _ = netloop.ParseAddr4(p.Target)
+	c.nchan = p.Proto == ProtoNchan
 	for _, s := range p.Sources {
 		v, _ := parseIPv4(s.Addr)
 		c.srcs = append(c.srcs, [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})

@@ -1,7 +1,7 @@
 package flood
 
 // The HTTP side of a child's connection: send the long poll, read and parse the answers, count them and
-// poll again (with since=<last seq> for push subscribers).
+// poll again (with since=<last seq> for comet's push subscribers, with the last message's id for nchan's).
 
 import (
 	"math"
@@ -17,7 +17,13 @@ import (
 func (c *child) sendRequest(fd int) bool {
 	s := &c.slots[fd]
 	req := c.plainReq
-	if c.plan.Push {
+	switch {
+	case c.nchan && c.plan.Push && c.lastSeq[s.conn] != 0:
+		b := append(c.reqBuf[:0], c.plainReq[:len(c.plainReq)-2]...) // the head without its final CRLF
+		b = appendNchanConditions(b, c.lastSeq[s.conn])
+		b = append(b, "\r\n"...)
+		c.reqBuf, req = b, b
+	case c.plan.Push && !c.nchan:
 		b := append(c.reqBuf[:0], c.pushReq...)
 		b = strconv.AppendUint(b, uint64(s.conn), 10)
 		b = append(b, "&since="...)
@@ -85,7 +91,7 @@ func (c *child) consume(fd int, data []byte) bool {
 		c.drop(fd)
 		return false
 	}
-	c.onResponse(fd, resp)
+	c.onResponse(fd, resp, data[total-resp.ContentLength:total])
 	if resp.Close {
 		c.rep.ClosedByServer++
 		c.drop(fd)
@@ -98,14 +104,17 @@ func (c *child) consume(fd int, data []byte) bool {
 	return true
 }
 
-func (c *child) onResponse(fd int, resp httpwire.Response) {
+func (c *child) onResponse(fd int, resp httpwire.Response, body []byte) {
 	s := &c.slots[fd]
 	c.rep.Responses++
 	if s.answers < math.MaxUint16 {
 		s.answers++
 	}
-	if resp.Status != 200 {
+	if resp.Status != 200 && !(c.nchan && resp.Status == nchanHoldExpired) {
 		c.rep.Non200++
+	}
+	if c.nchan && resp.Status == 200 && !c.nchanMessage(s, &resp, body) {
+		c.rep.ProtocolErrors++
 	}
 	hold := c.nowMs() - s.sentMs
 	c.holdHist.Add(hold)
@@ -131,14 +140,28 @@ func (c *child) onResponse(fd int, resp httpwire.Response) {
 	} else {
 		c.rep.PushSeqsDropped++
 	}
-	if c.plan.Push && resp.OldestSeq != 0 {
+	if c.plan.Push && !c.nchan && resp.OldestSeq != 0 {
 		// The server dropped seqs after our since before we came back: counted, never silent.
 		c.rep.PushGaps++
 		if since := c.lastSeq[s.conn]; resp.OldestSeq > since+1 {
 			c.rep.PushMissed += resp.OldestSeq - since - 1
 		}
 	}
-	if c.plan.Push && resp.Seq > c.lastSeq[s.conn] {
+	if c.plan.Push && !c.nchan && resp.Seq > c.lastSeq[s.conn] {
 		c.lastSeq[s.conn] = resp.Seq
 	}
+}
+
+// nchanMessage takes the seq and publish time of a message nchan delivered from its body and remembers its id
+// for the next poll; false when the body or the id is not what the lab publishes.
+func (c *child) nchanMessage(s *slot, resp *httpwire.Response, body []byte) bool {
+	seq, pub, ok := labMessage(body)
+	if !ok || resp.MsgTime <= 0 || !resp.HasMsgTag || resp.MsgTag > maxMsgTag {
+		return false
+	}
+	resp.Seq, resp.PubNanos = seq, pub
+	if c.plan.Push {
+		c.lastSeq[s.conn] = msgID(resp.MsgTime, resp.MsgTag)
+	}
+	return true
 }

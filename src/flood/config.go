@@ -42,6 +42,7 @@ type Config struct {
 	Duration    time.Duration
 	Path        string
 	Push        bool
+	Proto       string
 	Ports       string
 	Inflight    int
 	Out         string
@@ -74,7 +75,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Procs, "procs", 0, "child processes (0 = enough for the fd limit: ceil(conns / (RLIMIT_NOFILE-200)))")
 	fs.DurationVar(&c.Duration, "duration", 0, "how long to hold after the ramp (0 = until SIGINT/SIGTERM)")
 	fs.StringVar(&c.Path, "path", "/", "request path for plain long polls")
-	fs.BoolVar(&c.Push, "push", false, "subscribe: GET /sub?id=<unique>&since=<last seq seen>")
+	fs.BoolVar(&c.Push, "push", false, "subscribe: GET /sub?id=<unique>&since=<last seq seen> (comet); with -proto nchan, GET -path with the last message's If-Modified-Since/If-None-Match")
+	fs.StringVar(&c.Proto, "proto", ProtoComet, "the server's long-poll protocol: comet | nchan (nginx's nchan module: 408 ends a hold, messages are named by Last-Modified/ETag)")
 	fs.StringVar(&c.Ports, "ports", "1024-65535", "source port range `lo-hi`, split between the processes")
 	fs.IntVar(&c.Inflight, "inflight", 64, "max connects in progress per process")
 	fs.StringVar(&c.Out, "out", "", "write JSON lines (once per second, final summary last) to `file`")
@@ -123,6 +125,12 @@ func (c *Config) Validate() error {
 	}
 	if ahead := c.StartAt - float64(time.Now().UnixNano())/1e9; c.StartAt > 0 && ahead > maxStartWait.Seconds() {
 		return usagef("-start-at %.3f is %.0f s ahead: more than %v (is it in milliseconds?)", c.StartAt, ahead, maxStartWait)
+	}
+	if c.Proto == "" {
+		c.Proto = ProtoComet
+	}
+	if c.Proto != ProtoComet && c.Proto != ProtoNchan {
+		return usagef("-proto must be %s or %s (got %q)", ProtoComet, ProtoNchan, c.Proto)
 	}
 	if err := checkPath(c.Path); err != nil {
 		return usagef("-path %q: %v", c.Path, err)

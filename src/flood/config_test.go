@@ -132,6 +132,8 @@ func TestValidate(t *testing.T) {
 		{"path without slash", func(c *Config) { c.Path = "x" }, []string{"-path"}},
 		{"path with space", func(c *Config) { c.Path = "/a b" }, []string{"-path"}},
 		{"bad progress", func(c *Config) { c.Progress = "yes" }, []string{"-progress"}},
+		{"bad proto", func(c *Config) { c.Proto = "websocket" }, []string{"-proto", "comet", "nchan"}},
+		{"nchan proto", func(c *Config) { c.Proto = ProtoNchan }, nil},
 		{"capacity", func(c *Config) { c.Conns = 21; c.Src = "10.0.0.1-2"; c.Ports = "1000-1009" },
 			[]string{"-conns 21", "-src (2 addresses)", "-ports 1000-1009", "20"}},
 		{"fd limit per proc", func(c *Config) { c.Conns = 50000; c.Procs = 2 }, []string{"-procs", "raise -procs to at least 3"}},

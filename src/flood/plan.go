@@ -35,6 +35,7 @@ type Plan struct {
 	Inflight int          `json:"inflight"`
 	Path     string       `json:"path"`
 	Push     bool         `json:"push"`
+	Proto    string       `json:"proto,omitempty"` // ProtoComet ("" too) or ProtoNchan
 	Sources  []SourcePlan `json:"sources"`
 	ReportMs int          `json:"report_ms"`
 	// ExitCloses leaves closing the sockets to process exit after the final report (real child processes);
@@ -56,7 +57,7 @@ func (c *Config) Plans() []Plan {
 			srcs[j] = SourcePlan{Addr: net.IP(ip[:]).String(), PortLo: lo, PortHi: hi}
 		}
 		plans[i] = Plan{Proc: i, Target: c.Target, Conns: share, Rate: c.Rate * float64(share) / float64(c.Conns),
-			Inflight: c.Inflight, Path: c.Path, Push: c.Push, Sources: srcs, ReportMs: 250, ExitCloses: true}
+			Inflight: c.Inflight, Path: c.Path, Push: c.Push, Proto: c.Proto, Sources: srcs, ReportMs: 250, ExitCloses: true}
 	}
 	return plans
 }
@@ -74,6 +75,9 @@ func ValidatePlan(p Plan) error {
 	}
 	if p.Inflight <= 0 {
 		return fmt.Errorf("plan: inflight must be > 0, got %d", p.Inflight)
+	}
+	if p.Proto != "" && p.Proto != ProtoComet && p.Proto != ProtoNchan {
+		return fmt.Errorf("plan: proto %q is neither %s nor %s", p.Proto, ProtoComet, ProtoNchan)
 	}
 	if len(p.Sources) == 0 {
 		return errors.New("plan: no source addresses")

@@ -27,8 +27,17 @@ for tool in debootstrap mkfs.ext4 qemu-img vagrant tar; do
   command -v "$tool" >/dev/null || die "$tool is missing: run scripts/deps.sh vagrant (or apt-get install debootstrap e2fsprogs qemu-utils vagrant)"
 done
 
-if ! $force && vagrant box list --machine-readable 2>/dev/null | grep -q ",box-name,$name\$"; then
-  say "$name is already added (vagrant box list); nothing to do (--force rebuilds)"
+# The packages the lab needs on every VM are in the image: the VMs have no route to any archive.
+packages=systemd-sysv,systemd-timesyncd,openssh-server,sudo,python3,python3-apt,linux-image-amd64,udev,ifupdown
+packages+=,dbus,isc-dhcp-client,iproute2,procps,psmisc,iputils-ping,libpam-modules,ethtool,less
+# ENGINE=nchan: Debian's nginx and its nchan module (the image keeps nginx's own service disabled).
+packages+=,nginx,libnginx-mod-nchan
+# The package list the added box was built from: a box built from another list is rebuilt.
+stamp=$cache/cometlab-debian12.packages
+
+if ! $force && vagrant box list --machine-readable 2>/dev/null | grep -q ",box-name,$name\$" \
+  && [ "$(cat "$stamp" 2>/dev/null)" = "$packages" ]; then
+  say "$name is already added (vagrant box list) from this package list; nothing to do (--force rebuilds)"
   exit 0
 fi
 
@@ -44,16 +53,13 @@ work=$cache/build
 mkdir -p "$cache"
 start=$(date +%s)
 
-# The packages the lab needs on every VM are in the image: the VMs have no route to any archive.
-packages=systemd-sysv,systemd-timesyncd,openssh-server,sudo,python3,python3-apt,linux-image-amd64,udev,ifupdown
-packages+=,dbus,isc-dhcp-client,iproute2,procps,psmisc,iputils-ping,libpam-modules,ethtool,less
-
-if [ ! -f "$root/.cometlab-complete" ] || $force; then
+# The debootstrap tree is reused only when it was made from this package list.
+if [ "$(cat "$root/.cometlab-complete" 2>/dev/null)" != "$packages" ] || $force; then
   rm -rf "$root"
   say "debootstrap bookworm from $mirror (≈ 3 min, ≈ 850 MB)"
   debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$cache/debootstrap.log" 2>&1 \
     || { tail -n 20 "$cache/debootstrap.log" >&2; die "debootstrap failed (log: $cache/debootstrap.log)"; }
-  touch "$root/.cometlab-complete"
+  printf '%s' "$packages" >"$root/.cometlab-complete"
 else
   say "reusing the debootstrap tree in $root"
 fi
@@ -101,6 +107,8 @@ install -m 0600 "$insecure_pub" "$root/home/vagrant/.ssh/authorized_keys"
 chroot "$root" /bin/chown -R vagrant:vagrant /home/vagrant/.ssh
 echo 'vagrant ALL=(ALL) NOPASSWD: ALL' >"$root/etc/sudoers.d/vagrant"
 chmod 0440 "$root/etc/sudoers.d/vagrant"
+# Debian's nginx must not listen on :80 at boot: the lab starts its own (ansible/roles/nchan) under labproc.
+rm -f "$root/etc/systemd/system/multi-user.target.wants/nginx.service"
 # No package cache in the image (apt-get clean), no archive to reach from the lab.
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*_Packages
 
@@ -125,4 +133,5 @@ mv "$cache/cometlab-debian12.box.tmp" "$cache/cometlab-debian12.box"
 rm -rf "$work"
 
 vagrant box add --force --name "$name" "$cache/cometlab-debian12.box" >/dev/null
+printf '%s' "$packages" >"$stamp"
 say "added $name ($(du -h "$cache/cometlab-debian12.box" | cut -f1)) in $(( $(date +%s) - start )) s"

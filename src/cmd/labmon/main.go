@@ -1,7 +1,8 @@
-// Command labmon samples the comet server into monitor.csv during a lab run.
+// Command labmon samples the comet server (or the lab's nginx) into monitor.csv during a lab run.
 //
 //	labmon -exe /opt/comet/bin/comet -admin http://127.0.0.1:11182 -every 1s \
 //	       -out server/monitor.csv -peak-dir server -until-file /tmp/stop-monitor
+//	labmon -tree-of /run/cometlab/server/nginx.pid -admin http://127.0.0.1:11182 ...   # nginx + workers
 package main
 
 import (
@@ -32,6 +33,7 @@ func run(args []string, _, stderr io.Writer) int {
 	fs.IntVar(&cfg.Select.PGID, "pgid", 0, "select processes of this process group")
 	fs.StringVar(&cfg.Select.PidsFile, "pids-from-file", "", "select the pids listed in this file (re-read every sample)")
 	fs.StringVar(&cfg.Select.Match, "match", "", "select processes whose comm equals this name")
+	fs.StringVar(&cfg.Select.TreeOf, "tree-of", "", "select the process whose pid this file holds and all its descendants (re-read every sample)")
 	fs.StringVar(&cfg.Admin, "admin", "http://127.0.0.1:11182", `comet admin base URL for conns/held ("" = none)`)
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("COMET_ADMIN_TOKEN"), "admin bearer token (env COMET_ADMIN_TOKEN)")
 	fs.DurationVar(&cfg.Every, "every", time.Second, "sampling period")

@@ -20,18 +20,21 @@ type Selector struct {
 	PGID     int    // processes in this process group
 	PidsFile string // whitespace-separated pids, re-read every sample
 	Match    string // processes whose /proc/<pid>/comm equals this name
+	// TreeOf is a pid file: the process it names and all its descendants (nginx's master and its workers,
+	// without any other nginx on the machine), re-read every sample.
+	TreeOf string
 }
 
 // Validate checks that exactly one selector is set and resolves Exe to its real path.
 func (s *Selector) Validate() error {
 	n := 0
-	for _, set := range []bool{s.Exe != "", s.PGID != 0, s.PidsFile != "", s.Match != ""} {
+	for _, set := range []bool{s.Exe != "", s.PGID != 0, s.PidsFile != "", s.Match != "", s.TreeOf != ""} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return errors.New("exactly one of -exe, -pgid, -pids-from-file, -match is required")
+		return errors.New("exactly one of -exe, -pgid, -pids-from-file, -match, -tree-of is required")
 	}
 	if s.PGID < 0 {
 		return fmt.Errorf("-pgid %d: must be positive", s.PGID)
@@ -56,6 +59,9 @@ func (s *Selector) Validate() error {
 func (s Selector) Find(procRoot string) ([]int, error) {
 	if s.PidsFile != "" {
 		return s.pidsFromFile(procRoot)
+	}
+	if s.TreeOf != "" {
+		return s.tree(procRoot)
 	}
 	entries, err := os.ReadDir(procRoot)
 	if err != nil {
@@ -125,4 +131,47 @@ func (s Selector) pidsFromFile(procRoot string) ([]int, error) {
 func statPGID(stat []byte) (int, bool) {
 	pgid, err := procmem.StatInt(stat, 5)
 	return int(pgid), err == nil
+}
+
+// tree returns the pid in s.TreeOf and its descendants that are alive under procRoot.
+func (s Selector) tree(procRoot string) ([]int, error) {
+	b, err := os.ReadFile(s.TreeOf)
+	if err != nil {
+		return nil, err
+	}
+	root, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || root <= 0 {
+		return nil, fmt.Errorf("%s: %q is not a pid", s.TreeOf, strings.TrimSpace(string(b)))
+	}
+	entries, err := os.ReadDir(procRoot)
+	if err != nil {
+		return nil, err
+	}
+	children := map[int][]int{}
+	alive := false
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(procRoot, e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if pid == root {
+			alive = true
+		}
+		if ppid, err := procmem.StatInt(stat, 4); err == nil {
+			children[int(ppid)] = append(children[int(ppid)], pid)
+		}
+	}
+	if !alive {
+		return nil, nil
+	}
+	pids := []int{root}
+	for i := 0; i < len(pids); i++ {
+		pids = append(pids, children[pids[i]]...)
+	}
+	slices.Sort(pids)
+	return pids, nil
 }

@@ -327,3 +327,59 @@ func firstErr(errs ...error) error {
 	}
 	return nil
 }
+
+// -tree-of selects the process in the pid file and its descendants (nginx's master and workers), not another
+// process with the same binary.
+func TestSelectorTree(t *testing.T) {
+	other := startSleeper(t)
+	parent := exec.Command("sh", "-c", "sleep 60 & sleep 60 & wait")
+	parent.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-parent.Process.Pid, syscall.SIGKILL) // the sleeps too
+		_ = parent.Wait()
+	})
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		file    string
+		want    int // pids selected
+		wantErr bool
+	}{
+		{"master and its two children", write("live", fmt.Sprintf("%d\n", parent.Process.Pid)), 3, false},
+		{"gone", write("gone", "2147483\n"), 0, false},
+		{"not a pid", write("junk", "nginx\n"), 0, true},
+		{"no file", filepath.Join(dir, "missing"), 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sel := Selector{TreeOf: tc.file}
+			if err := sel.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			var pids []int
+			var err error
+			// The shell forks its sleeps right after it starts.
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if pids, err = sel.Find("/proc"); err != nil || len(pids) >= tc.want {
+					break
+				}
+			}
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, want error %v", err, tc.wantErr)
+			}
+			if len(pids) != tc.want || slices.Contains(pids, other.Process.Pid) {
+				t.Errorf("pids %v: want %d, without the other sleeper %d", pids, tc.want, other.Process.Pid)
+			}
+		})
+	}
+}

@@ -9,8 +9,10 @@ import (
 	"strings"
 )
 
-// clientStarts records when each client's flood started connecting, from its first line.
+// clientStarts records when each client's flood started connecting, from its first line, and the accept ramp
+// from the earliest start to the last client's own ramp end (flood's ramp_s, not the once-a-second lines).
 func (s *Summary) clientStarts(in *Input) {
+	first, last, done := math.Inf(1), math.Inf(-1), 0
 	for _, c := range in.Clients {
 		if len(c.Lines) == 0 {
 			continue
@@ -18,8 +20,17 @@ func (s *Summary) clientStarts(in *Input) {
 		if s.ClientStartUnix == nil {
 			s.ClientStartUnix = map[string]float64{}
 		}
-		first := c.Lines[0]
-		s.ClientStartUnix[c.Name] = first.T - first.ElapsedS
+		line := c.Lines[0]
+		start := line.T - line.ElapsedS
+		s.ClientStartUnix[c.Name] = start
+		first = math.Min(first, start)
+		if l := c.Last(); l != nil && l.RampS > 0 {
+			last = math.Max(last, start+l.RampS)
+			done++
+		}
+	}
+	if done > 0 && done == len(in.Clients) {
+		s.AcceptRampSeconds = ptr(last - first)
 	}
 }
 

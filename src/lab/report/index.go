@@ -118,21 +118,7 @@ func IndexMarkdown(rows []IndexRow) []byte {
 			optInt(s.ServerUserBytesPerConn), optFloat(s.RampSeconds, 1, " s"), passed, link, cellText(command))
 	}
 
-	netpoll, okN := bestRun(rows, "netpoll")
-	goroutine, okG := bestRun(rows, "goroutine")
-	if okN && okG {
-		n, g := netpoll.Summary, goroutine.Summary
-		w("\n## Engines side by side\n\n")
-		w("Best (lowest) user bytes per connection of each engine%s.\n\n", passedNote(n, g))
-		w("| | netpoll | goroutine |\n|---|---:|---:|\n")
-		w("| run | %s | %s |\n", cellText(netpoll.Dir), cellText(goroutine.Dir))
-		w("| connections held | %s | %s |\n", thousands(n.ConnsPeakHeld), thousands(g.ConnsPeakHeld))
-		w("| user B/conn | %s | %s |\n", optInt(n.ServerUserBytesPerConn), optInt(g.ServerUserBytesPerConn))
-		w("| kernel B/socket | %s | %s |\n", optInt(n.KernelSlabBytesPerSocket), optInt(g.KernelSlabBytesPerSocket))
-		w("| CPU %% while holding | %s | %s |\n", optFloat(n.CometCPUPercentHold, 1, ""), optFloat(g.CometCPUPercentHold, 1, ""))
-		w("\nThe goroutine engine uses %.2f× the user memory per connection of the netpoll engine.\n",
-			*g.ServerUserBytesPerConn / *n.ServerUserBytesPerConn)
-	}
+	b.WriteString(enginesMarkdown(rows))
 	return b.Bytes()
 }
 

@@ -77,16 +77,20 @@ func Markdown(in *Input, s Summary, charts []string) []byte {
 	seedTCP := float64(seedSockstatPages) * 4096 / seedHeld
 	w("| TCP buffer memory (sockstat mem at peak) | %s | %s pages (≈ %s B/conn) |\n",
 		pagesCell(s.SockstatMemPages, s.ConnsPeakHeld), thousands(seedSockstatPages), thousands(seedTCP))
-	w("| comet CPU %% while holding (100%% = one core) | %s | — |\n", optFloat(s.CometCPUPercentHold, 1, " %"))
-	w("| comet CPU per hold answer / per push delivery | %s / %s | — |\n",
+	w("| %s CPU %% while holding (100%% = one core) | %s | — |\n", serverName(s.Engine), optFloat(s.CometCPUPercentHold, 1, " %"))
+	w("| %s CPU per hold answer / per push delivery | %s / %s | — |\n", serverName(s.Engine),
 		optFloat(s.ServerCPUUsPerAnswer, 1, " µs"), optFloat(s.ServerCPUUsPerDelivery, 1, " µs"))
 	w("| errors | connect %s%s, server %s | — |\n", thousands(s.ConnectErrors), kinds(s.ConnectErrorsByKind), optInt(s.ServerErrors))
 	if s.PushRan {
 		w("| push delivery | %s of %s over %d broadcasts; p50 %s, p99 %s, max %s | — |\n",
 			optInt(s.BroadcastDelivered), optInt(s.BroadcastExpected), s.Broadcasts,
 			optFloat(s.BroadcastP50Ms, -1, " ms"), optFloat(s.BroadcastP99Ms, -1, " ms"), optFloat(s.BroadcastMaxMs, -1, " ms"))
-		w("| push dropped by comet (ring overrun, told with X-Oldest-Seq) | %s seqs in %s answers; comet wrote %s messages in all | — |\n",
-			optInt(s.PushMissed), optInt(s.PushGaps), optInt(s.ServerPushDelivered))
+		if s.Engine == "nchan" {
+			w("| push dropped by the server | not measurable: nchan tells a subscriber nothing of what it missed | — |\n")
+		} else {
+			w("| push dropped by comet (ring overrun, told with X-Oldest-Seq) | %s seqs in %s answers; comet wrote %s messages in all | — |\n",
+				optInt(s.PushMissed), optInt(s.PushGaps), optInt(s.ServerPushDelivered))
+		}
 	}
 	w("| pass/fail | %s | — |\n\n", verdict)
 	if len(s.BroadcastRows) > 0 {
@@ -112,6 +116,14 @@ func Markdown(in *Input, s Summary, charts []string) []byte {
 	}
 
 	w("%s", scaleOutMarkdown(s))
+	if s.Engine == "nchan" {
+		w("## What nchan does not do\n\nThe server is nginx with the nchan module (ENGINE=nchan). Where comet does more, this run does not measure it:\n\n")
+		for _, l := range nchanLimits {
+			w("- %s.\n", l)
+		}
+		w("\n")
+	}
+
 	w("## Parameters\n\n| parameter | value |\n|---|---|\n")
 	run := in.Run
 	p := run.Params
@@ -194,6 +206,14 @@ func chartTitle(name string) string {
 		return "Push latency"
 	}
 	return name
+}
+
+// serverName names the server process set of an engine: nginx for ENGINE=nchan, else comet.
+func serverName(engine string) string {
+	if engine == "nchan" {
+		return "nginx"
+	}
+	return "comet"
 }
 
 // thousands formats a rounded number with comma separators: 1017147 -> 1,017,147.

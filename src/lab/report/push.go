@@ -40,7 +40,7 @@ func (s *Summary) pushSummary(in *Input, fail func(string, ...any)) {
 		}
 	}
 	s.PushGaps, s.PushMissed = ptr(gaps), ptr(missed)
-	if st := in.StatsEnd; st != nil {
+	if st := in.StatsEnd; st != nil && st.Engine != "nchan" { // nchan counts no deliveries
 		s.ServerPushDelivered = ptr(float64(st.Push.Delivered))
 	}
 	if missed > 0 {

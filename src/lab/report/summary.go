@@ -25,6 +25,7 @@ type Summary struct {
 	RequestsHeldAtPeak   *float64 `json:"requests_held_at_peak"`
 	PeakUnix             *float64 `json:"peak_unix"`
 	RampSeconds          *float64 `json:"ramp_seconds"`
+	AcceptRampSeconds    *float64 `json:"accept_ramp_seconds"` // earliest client start to the last client's ramp_s
 	// ClientStartUnix is when each client's flood began connecting (its lines' t − elapsed_s): the lab gives every
 	// client one start moment (flood -start-at), and this shows how close they came to it.
 	ClientStartUnix             map[string]float64 `json:"client_start_unix,omitempty"`

@@ -51,7 +51,10 @@ type fields struct {
 	seq      uint64
 	pubNanos int64
 	oldest   uint64
-	badExtra bool // malformed X-Seq / X-Pub-Time / X-Oldest-Seq
+	lastMod  int64  // Last-Modified, unix seconds (nchan's message time)
+	etag     uint64 // ETag, a decimal number (nchan's message tag within lastMod)
+	hasETag  bool
+	badExtra bool // malformed X-Seq / X-Pub-Time / X-Oldest-Seq / Last-Modified / ETag
 }
 
 // nextLine returns the line starting at pos without its CRLF and the offset
@@ -148,6 +151,14 @@ func parseFields(buf []byte, pos, limit int, es *errSet, resp bool, f *fields) (
 		case resp && equalFold(name, "x-pub-time"):
 			v, ok := parseInt64(value)
 			f.pubNanos = v
+			f.badExtra = f.badExtra || !ok
+		case resp && equalFold(name, "last-modified"):
+			v, ok := parseHTTPDate(value)
+			f.lastMod = v
+			f.badExtra = f.badExtra || !ok
+		case resp && equalFold(name, "etag"):
+			v, ok := parseUint64(trimQuotes(value))
+			f.etag, f.hasETag = v, ok
 			f.badExtra = f.badExtra || !ok
 		}
 	}

@@ -8,7 +8,10 @@
 // bytes after ErrIncomplete.
 package httpwire
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // ErrIncomplete means the buffer does not yet hold a complete message (and the
 // part seen so far is neither malformed nor over a limit).
@@ -192,4 +195,29 @@ func parseInt64(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(u), true
+}
+
+// httpDateLayout is the IMF-fixdate of RFC 9110 §5.6.7, the only HTTP-date form a server may send.
+const httpDateLayout = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// parseHTTPDate reads an IMF-fixdate into unix seconds.
+func parseHTTPDate(b []byte) (int64, bool) {
+	t, err := time.Parse(httpDateLayout, string(b))
+	if err != nil {
+		return 0, false
+	}
+	return t.Unix(), true
+}
+
+// AppendHTTPDate appends unix seconds as an IMF-fixdate (for If-Modified-Since).
+func AppendHTTPDate(dst []byte, unix int64) []byte {
+	return time.Unix(unix, 0).UTC().AppendFormat(dst, httpDateLayout)
+}
+
+// trimQuotes drops the double quotes of an entity tag ("12" -> 12); nchan sends the number bare.
+func trimQuotes(b []byte) []byte {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		return b[1 : len(b)-1]
+	}
+	return b
 }

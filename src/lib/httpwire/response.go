@@ -87,13 +87,14 @@ var (
 	errRespStatus  = &Error{0, "malformed status code"}
 	errRespLength  = &Error{0, "response without Content-Length on a kept-alive connection"}
 	errRespChunked = &Error{0, "Transfer-Encoding not supported"}
-	errRespExtra   = &Error{0, "malformed X-Seq, X-Pub-Time or X-Oldest-Seq"}
+	errRespExtra   = &Error{0, "malformed X-Seq, X-Pub-Time, X-Oldest-Seq, Last-Modified or ETag"}
 	errRespBody    = &Error{0, "response body too large"}
 )
 
 // ParseResponse parses one response for the flood client: status line
 // "HTTP/1.0|1.1 NNN [reason]", headers (same strictness as requests, 8 KiB
-// head), X-Seq and X-Pub-Time into Seq and PubNanos. Content-Length is
+// head), X-Seq and X-Pub-Time into Seq and PubNanos (comet), Last-Modified and
+// a decimal ETag into MsgTime and MsgTag (nchan's message id). Content-Length is
 // required unless the response says "Connection: close", in which case it has
 // no body. total is head plus body length; ErrIncomplete until the whole body
 // is buffered. Bodies over 1 GiB are rejected.
@@ -149,6 +150,9 @@ func ParseResponse(buf []byte) (resp Response, total int, err error) {
 		Seq:       f.seq,
 		PubNanos:  f.pubNanos,
 		OldestSeq: f.oldest,
+		MsgTime:   f.lastMod,
+		MsgTag:    f.etag,
+		HasMsgTag: f.hasETag,
 	}
 	switch {
 	case f.contentLength > maxResponseBody:

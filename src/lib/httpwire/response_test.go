@@ -82,6 +82,12 @@ func TestParseResponse(t *testing.T) {
 		{"1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", ok, Response{Status: 200}, 62},
 		{"negative pub time", "HTTP/1.1 200 OK\r\nX-Pub-Time: -5\r\nx-seq: 0\r\nContent-Length: 0\r\n\r\n", ok, Response{Status: 200, PubNanos: -5}, 64},
 		{"oldest seq after a drop", "HTTP/1.1 200 OK\r\nX-Oldest-Seq: 17\r\nX-Seq: 17\r\nContent-Length: 0\r\n\r\n", ok, Response{Status: 200, Seq: 17, OldestSeq: 17}, 67},
+		// nchan 1.3.6's answers, as captured from nginx 1.22 (docs/flood.md): a message, and a long poll's timeout.
+		{"nchan message", "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Length: 3\r\nLast-Modified: Fri, 04 Dec 2026 08:40:02 GMT\r\nConnection: keep-alive\r\nEtag: 1\r\nVary: If-None-Match, If-Modified-Since\r\n\r\ntwo",
+			ok, Response{Status: 200, ContentLength: 3, MsgTime: 1796373602, MsgTag: 1, HasMsgTag: true}, 182},
+		{"nchan timeout", "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: keep-alive\r\nVary: If-None-Match, If-Modified-Since\r\n\r\n",
+			ok, Response{Status: 408}, 115},
+		{"quoted etag", "HTTP/1.1 200 OK\r\nETag: \"7\"\r\nContent-Length: 0\r\n\r\n", ok, Response{Status: 200, MsgTag: 7, HasMsgTag: true}, 49},
 
 		{"partial head", "HTTP/1.1 200 OK\r\nContent-Le", incomplete, Response{}, 0},
 		{"partial body", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok", incomplete, Response{}, 0},
@@ -97,6 +103,8 @@ func TestParseResponse(t *testing.T) {
 		{"seq overflow", "HTTP/1.1 200 OK\r\nX-Seq: 18446744073709551616\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"bad oldest seq", "HTTP/1.1 200 OK\r\nX-Oldest-Seq: -1\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"bad pub time", "HTTP/1.1 200 OK\r\nX-Pub-Time: 9223372036854775808\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
+		{"bad last-modified", "HTTP/1.1 200 OK\r\nLast-Modified: yesterday\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
+		{"weak etag", "HTTP/1.1 200 OK\r\nETag: W/\"1\"\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"NUL in reason", "HTTP/1.1 200 O\x00K\r\nContent-Length: 0\r\n\r\n", bad, Response{}, 0},
 		{"huge body", "HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n", bad, Response{}, 0},

@@ -27,6 +27,11 @@ type Response struct {
 	Seq           uint64 // X-Seq, 0 if absent
 	PubNanos      int64  // X-Pub-Time (unix nanoseconds), 0 if absent
 	OldestSeq     uint64 // X-Oldest-Seq: messages after the poll's since were dropped; this is the oldest still held
+	// nchan names a message by Last-Modified (seconds) and a decimal ETag (its tag within that second); a
+	// subscriber asks for the next one with If-Modified-Since and If-None-Match.
+	MsgTime   int64  // Last-Modified as unix seconds, 0 if absent
+	MsgTag    uint64 // ETag's number
+	HasMsgTag bool   // an ETag was present
 }
 
 // OldestSeqHeader names, in an answer to /sub?since=S, the oldest seq the server still holds when messages after S

@@ -2,9 +2,11 @@
 # next broadcast), to comet's admin and writes one JSON line per broadcast to OUT:
 # {"seq", "sent_unix", "answered", "partial", "answer_s", "conns_at_send"}. Runs on the server (inside its
 # namespace in the local lab).
-#   python3 -c "$(cat broadcast.py)" URL COUNT INTERVAL OUT [WAIT_CONNS WAIT_S]
+#   python3 -c "$(cat broadcast.py)" URL COUNT INTERVAL OUT [WAIT_CONNS WAIT_S [AFTER_S]]
 # With WAIT_CONNS the schedule starts once comet's /stats counts that many connections (the ramp is over), read
-# here every 0.2 s rather than by the playbook's slower watch, or after WAIT_S seconds whatever the count.
+# here every 0.2 s rather than by the playbook's slower watch, or after WAIT_S seconds whatever the count; then
+# AFTER_S seconds later (PUSH=broadcast:N:INTERVAL:AFTER: a hold-only window before the first broadcast).
+# With ENGINE=nchan, URL is nchanadmin's, which speaks comet's admin in front of nginx.
 import json
 import sys
 import threading
@@ -14,6 +16,7 @@ import urllib.request
 url, count, interval, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 wait_conns = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 wait_s = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
+after_s = float(sys.argv[7]) if len(sys.argv) > 7 else 0.0
 stats_url = url.rsplit("/", 1)[0] + "/stats"
 
 
@@ -29,6 +32,7 @@ if wait_conns > 0:
     deadline = time.time() + wait_s
     while held_conns() < wait_conns and time.time() < deadline:
         time.sleep(0.2)
+time.sleep(after_s)
 
 lines = [None] * count
 
