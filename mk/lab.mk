@@ -16,8 +16,10 @@ lab_command = -e '{"lab_command": "make $(or $(LAB_TARGET),$(1)) $(strip $(lab_w
 # the first. A second `make lab` or `make test-lab` waits for the first (LAB_LOCK_WAIT seconds, then exits 75).
 LAB_LOCK ?= /run/cometlab-lab.lock
 LAB_LOCK_WAIT ?= 7200
-lab_locked = { flock -n $(LAB_LOCK) true || echo "waiting for the lab run that holds $(LAB_LOCK)"; } && \
-	flock -E 75 -w $(LAB_LOCK_WAIT) $(LAB_LOCK)
+# Inside a locked command (COMETLAB_LAB_LOCKED set: test-lab's runs, lab-profile) a nested `make lab` does not lock
+# again: flock on the same file from a child would wait for its own parent.
+lab_locked = $(if $(COMETLAB_LAB_LOCKED),env,{ flock -n $(LAB_LOCK) true || echo "waiting for the lab run that holds \
+	$(LAB_LOCK)"; } && flock -E 75 -w $(LAB_LOCK_WAIT) $(LAB_LOCK) env COMETLAB_LAB_LOCKED=1)
 LAB_PLAYBOOK = cd ansible && PATH=/usr/local/go/bin:$$PATH ansible-playbook
 
 .PHONY: lab lab-unlocked lab-profile lab-clean lint-lab test-lab test-lab-idempotence
@@ -29,7 +31,7 @@ lab-unlocked:
 
 # The same run under perf: where the CPU went in the ramp and in each broadcast (scripts/lab-profile.sh).
 lab-profile: deps
-	$(lab_locked) env LAB_TARGET=lab-profile scripts/lab-profile.sh
+	$(lab_locked) LAB_TARGET=lab-profile scripts/lab-profile.sh
 
 lab-clean:
 	$(LAB_PLAYBOOK) -i ../inventory/local.yml clean.yml

@@ -6,6 +6,7 @@
 #   2. PUSH=broadcast:2:3s: passes; two broadcasts, each answered by every connection.
 #   3. flood on client2 killed mid-run: the playbook fails naming client2 and flood, results are
 #      still collected, namespaces are gone.
+# Runs under the lab lock (make test-lab takes it), so each run is `make lab-unlocked`.
 # Needs root. The results folder is removed on success and kept (path printed) on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,7 +44,7 @@ check_clean() {
 the_run() { local d; d=$(find "$1" -mindepth 1 -maxdepth 1 -type d -name '2*' | head -n 1); [ -n "$d" ] || fail "no run folder in $1"; echo "$d"; }
 
 step "run 1: CONNS=12000 DURATION=20s HOLD 2s-5s"
-make -s lab CONNS=12000 DURATION=20s HOLD_MIN=2s HOLD_MAX=5s PUSH= LAB_PLAYBOOK_FLAGS="-e lab_build=false" RESULTS="$results/plain" >"$results/plain.log" 2>&1 \
+make -s lab-unlocked CONNS=12000 DURATION=20s HOLD_MIN=2s HOLD_MAX=5s PUSH= LAB_PLAYBOOK_FLAGS="-e lab_build=false" RESULTS="$results/plain" >"$results/plain.log" 2>&1 \
   || { tail -n 30 "$results/plain.log"; fail "run 1 failed (log $results/plain.log)"; }
 check_clean "run 1"
 run=$(the_run "$results/plain")
@@ -75,7 +76,7 @@ PY
 step "run 1 passed ($(basename "$run"))"
 
 step "run 2: PUSH=broadcast:2:3s"
-make -s lab CONNS=6000 DURATION=12s HOLD_MIN=2s HOLD_MAX=5s PUSH=broadcast:2:3s LAB_PLAYBOOK_FLAGS="-e lab_build=false" RESULTS="$results/push" >"$results/push.log" 2>&1 \
+make -s lab-unlocked CONNS=6000 DURATION=12s HOLD_MIN=2s HOLD_MAX=5s PUSH=broadcast:2:3s LAB_PLAYBOOK_FLAGS="-e lab_build=false" RESULTS="$results/push" >"$results/push.log" 2>&1 \
   || { tail -n 30 "$results/push.log"; fail "run 2 failed (log $results/push.log)"; }
 check_clean "run 2"
 run=$(the_run "$results/push")
@@ -94,7 +95,7 @@ PY
 step "run 2 passed"
 
 step "run 3: kill flood on client2 mid-run"
-make -s lab CONNS=6000 DURATION=60s HOLD_MIN=2s HOLD_MAX=5s PUSH= LAB_PLAYBOOK_FLAGS="-e lab_build=false" RESULTS="$results/kill" >"$results/kill.log" 2>&1 &
+make -s lab-unlocked CONNS=6000 DURATION=60s HOLD_MIN=2s HOLD_MAX=5s PUSH= LAB_PLAYBOOK_FLAGS="-e lab_build=false" RESULTS="$results/kill" >"$results/kill.log" 2>&1 &
 lab_pid=$!
 pidfile=/run/cometlab/client2/flood.pid
 for _ in $(seq 1 600); do
