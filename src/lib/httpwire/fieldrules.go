@@ -22,13 +22,8 @@ func contentLength(value []byte, f *fields, es *errSet, resp bool) error {
 	}
 	seen := false
 	for len(value) > 0 || !seen {
-		elem := value
-		if i := bytes.IndexByte(value, ','); i >= 0 {
-			elem, value = value[:i], value[i+1:]
-		} else {
-			value = nil
-		}
-		elem = trimOWS(elem)
+		var elem []byte
+		elem, value = nextElement(value)
 		if len(elem) == 0 {
 			if len(value) == 0 && !seen {
 				return es.badCL // no value at all
@@ -86,13 +81,8 @@ type teState struct {
 
 func (t *teState) add(value []byte) {
 	for len(value) > 0 {
-		elem := value
-		if i := bytes.IndexByte(value, ','); i >= 0 {
-			elem, value = value[:i], value[i+1:]
-		} else {
-			value = nil
-		}
-		elem = trimOWS(elem)
+		var elem []byte
+		elem, value = nextElement(value)
 		if len(elem) == 0 {
 			continue
 		}
@@ -121,13 +111,8 @@ func (t *teState) framed() bool { return !t.bad && t.lastChunk && t.chunked == 1
 // expectTokens records the members of an Expect field (RFC 9110 §10.1.1: only 100-continue is defined).
 func expectTokens(v []byte, f *fields) {
 	for len(v) > 0 {
-		tok := v
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		tok = trimOWS(tok)
+		var tok []byte
+		tok, v = nextElement(v)
 		switch {
 		case len(tok) == 0:
 		case equalFold(tok, "100-continue"):
@@ -183,21 +168,6 @@ func ValidHost(v []byte) bool {
 	return true
 }
 
-func validRegName(b []byte) bool {
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c == '%' {
-			if i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
-				return false
-			}
-			i += 2
-			continue
-		}
-		if !isHostChar[c] {
-			return false
-		}
-	}
-	return true
-}
+func validRegName(b []byte) bool { return validPctEncoded(b, &isHostChar) }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }

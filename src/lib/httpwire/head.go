@@ -164,16 +164,20 @@ func parseFields(buf []byte, pos, limit int, es *errSet, resp bool, f *fields) (
 	}
 }
 
+// nextElement splits the first element off a comma-separated field value (RFC 9110 §5.6.1), OWS trimmed; an
+// empty element is returned as such (the caller decides whether the list rule allows it).
+func nextElement(v []byte) (elem, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		return trimOWS(v[:i]), v[i+1:]
+	}
+	return trimOWS(v), nil
+}
+
 // connectionTokens records close / keep-alive from a comma-separated list.
 func connectionTokens(v []byte, f *fields) {
 	for len(v) > 0 {
-		tok := v
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		tok = trimOWS(tok)
+		var tok []byte
+		tok, v = nextElement(v)
 		switch {
 		case equalFold(tok, "close"):
 			f.connClose = true

@@ -62,7 +62,10 @@ func absolutePath(target []byte) (path []byte, https, ok bool) {
 }
 
 // validPath checks path and query characters: pchar, "/", "?" and well-formed pct-encoding; no fragment.
-func validPath(b []byte) bool {
+func validPath(b []byte) bool { return validPctEncoded(b, &isPathChar) }
+
+// validPctEncoded reports whether every byte of b is allowed or part of a well-formed %XX escape.
+func validPctEncoded(b []byte, allowed *[256]bool) bool {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if c == '%' {
@@ -72,7 +75,7 @@ func validPath(b []byte) bool {
 			i += 2
 			continue
 		}
-		if !isPathChar[c] {
+		if !allowed[c] {
 			return false
 		}
 	}
