@@ -1,8 +1,11 @@
 # The lab (docs/lab.md): `make lab CONNS=1000000 RATE=0 DURATION=120s HOLD_MIN=30s HOLD_MAX=90s SAMPLE=1
-# ENGINE=netpoll PUSH= RESULTS=results INVENTORY=local`; scale-out: `SERVERS=2 BROKER=nats` (inventory/local-2servers.yml). Defaults live in ansible/group_vars/all.yml: only the
+# ENGINE=netpoll PUSH= RESULTS=results INVENTORY=local`; scale-out: `SERVERS=2 BROKER=nats` (inventory/local-2servers.yml,
+# or vagrant-2servers.yml with INVENTORY=vagrant). Defaults live in ansible/group_vars/all.yml: only the
 # variables given here are passed on, as -e lab_<name>.
 SERVERS ?=
-INVENTORY ?= $(if $(filter 2,$(SERVERS)),local-2servers,local)
+INVENTORY ?= local
+# SERVERS=2 picks the inventory's -2servers twin (local-2servers, vagrant-2servers).
+LAB_INVENTORY = $(INVENTORY)$(if $(and $(filter 2,$(SERVERS)),$(filter-out %-2servers,$(INVENTORY))),-2servers)
 LAB_PLAYBOOK_FLAGS ?=
 lab_var = $(if $($(1)),-e '$(2)=$($(1))')
 LAB_VARS = $(call lab_var,CONNS,lab_conns) $(call lab_var,RATE,lab_rate) $(call lab_var,DURATION,lab_duration) \
@@ -27,7 +30,7 @@ lab: deps
 	$(lab_locked) $(MAKE) -s lab-unlocked
 
 lab-unlocked:
-	$(LAB_PLAYBOOK) -i ../inventory/$(INVENTORY).yml run.yml $(LAB_VARS) $(call lab_command,lab) $(LAB_PLAYBOOK_FLAGS)
+	$(LAB_PLAYBOOK) -i ../inventory/$(LAB_INVENTORY).yml run.yml $(LAB_VARS) $(call lab_command,lab) $(LAB_PLAYBOOK_FLAGS)
 
 # The same run under perf: where the CPU went in the ramp and in each broadcast (scripts/lab-profile.sh).
 lab-profile: deps
@@ -43,7 +46,9 @@ lint-lab:
 	cd ansible && ansible-playbook -i ../inventory/local.yml --syntax-check run.yml clean.yml
 	cd ansible && ansible-playbook -i ../inventory/vagrant.yml --syntax-check run.yml
 	cd ansible && ansible-playbook -i ../inventory/local-2servers.yml --syntax-check run.yml
+	cd ansible && ansible-playbook -i ../inventory/vagrant-2servers.yml --syntax-check run.yml
 	cd vagrant && vagrant validate --ignore-provider
+	cd vagrant && COMETLAB_SERVERS=2 vagrant validate --ignore-provider
 
 # Real local runs into a temporary results folder (ansible/tests/test_lab.sh says what is asserted).
 test-lab: build

@@ -5,7 +5,8 @@
 #
 #   vagrant/lab.sh [ansible-playbook ARGS…]
 #
-# Environment: COMETLAB_PROFILE etc. (vagrant/Vagrantfile), KEEP_VMS=1 leaves the VMs and the namespace up
+# Environment: COMETLAB_PROFILE etc. (vagrant/Vagrantfile); COMETLAB_SERVERS=2 (make lab-vagrant SERVERS=2) boots
+# server2 too and runs the playbook with inventory/vagrant-2servers.yml; KEEP_VMS=1 leaves the VMs and the namespace up
 # (then `vagrant/vmlab.sh exec vagrant destroy -f` and `vagrant/vmlab.sh stop` clean up).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +18,11 @@ die() { printf 'lab-vagrant: %s\n' "$*" >&2; exit 1; }
 t0=$SECONDS
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespace, libvirtd)"
+case ${COMETLAB_SERVERS:-1} in
+  1) inventory=vagrant ;;
+  2) inventory=vagrant-2servers ;;
+  *) die "COMETLAB_SERVERS=${COMETLAB_SERVERS}: 1 or 2 (SERVERS=2 is the scale-out lab)" ;;
+esac
 
 box_t=$SECONDS
 make -s -C "$root" box
@@ -40,7 +46,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$vmlab" start
-say "vagrant up (box ${COMETLAB_BOX:-cometlab/debian12}, profile ${COMETLAB_PROFILE:-seed})"
+say "vagrant up (box ${COMETLAB_BOX:-cometlab/debian12}, profile ${COMETLAB_PROFILE:-seed}, ${COMETLAB_SERVERS:-1} server(s))"
 up_t=$SECONDS
 # Vagrant redraws its upload progress with carriage returns: keep the log readable.
 (cd "$root/vagrant" && "$vmlab" exec vagrant up 2>&1 | tr '\r' '\n' | grep --line-buffered -v 'Progress: ') || die "vagrant up failed (the VMs are destroyed; KEEP_VMS=1 keeps them to look)"
@@ -48,9 +54,9 @@ up_s=$((SECONDS - up_t))
 say "vagrant up took $up_s s"
 
 run_t=$SECONDS
-say "ansible-playbook run.yml"
+say "ansible-playbook -i inventory/$inventory.yml run.yml"
 rc=0
-(cd "$root/ansible" && "$vmlab" exec ansible-playbook -i ../inventory/vagrant.yml run.yml \
+(cd "$root/ansible" && "$vmlab" exec ansible-playbook -i "../inventory/$inventory.yml" run.yml \
   -e "{\"lab_vm_timings\": {\"box_s\": $box_s, \"vagrant_up_s\": $up_s}, \"lab_vm_profile\": \"${COMETLAB_PROFILE:-seed}\"}" \
   "$@") || rc=$?
 say "ansible-playbook took $((SECONDS - run_t)) s (rc $rc)"

@@ -338,6 +338,10 @@ func TestPartialRunStillReports(t *testing.T) {
 	results := copyResults(t)
 	dir := filepath.Join(t.TempDir(), "partial")
 	copyDir(t, filepath.Join(results, netpollRun), dir)
+	// A scale-out peer whose labmon never wrote monitor.csv.
+	if err := os.MkdirAll(filepath.Join(dir, "server2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range []string{"server/stats.json", "client3/flood.jsonl"} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
@@ -351,7 +355,7 @@ func TestPartialRunStillReports(t *testing.T) {
 		t.Errorf("passed %v server_errors %v", s.Passed, s.ServerErrors)
 	}
 	reasons := strings.Join(s.FailureReasons, "\n")
-	for _, want := range []string{"missing server/stats.json", "missing client3/flood.jsonl"} {
+	for _, want := range []string{"missing server/stats.json", "missing client3/flood.jsonl", "missing server2/monitor.csv", "missing server2/stats.json"} {
 		if !strings.Contains(reasons, want) {
 			t.Errorf("reasons %q lack %q", reasons, want)
 		}

@@ -57,7 +57,12 @@ func (in *Input) loadPeers() error {
 		}
 		p := Peer{Name: filepath.Base(d)}
 		var err error
-		if p.Monitor, err = readMonitor(filepath.Join(d, "monitor.csv")); err != nil {
+		// A peer without monitor.csv (its labmon failed) still gets a report, failed for the missing file; the
+		// server's rows then stand alone.
+		switch p.Monitor, err = readMonitor(filepath.Join(d, "monitor.csv")); {
+		case errors.Is(err, ErrMissing):
+			in.Missing = append(in.Missing, p.Name+"/monitor.csv")
+		case err != nil:
 			return err
 		}
 		for name, dst := range map[string]**schema.Stats{"stats.json": &p.Stats, "stats_end.json": &p.StatsEnd} {
@@ -74,7 +79,9 @@ func (in *Input) loadPeers() error {
 			}
 		}
 		in.Peers = append(in.Peers, p)
-		in.Monitor = addMonitor(in.Monitor, p.Monitor)
+		if p.Monitor != nil {
+			in.Monitor = addMonitor(in.Monitor, p.Monitor)
+		}
 		in.Stats = addStats(in.Stats, p.Stats)
 		in.StatsEnd = addStats(in.StatsEnd, p.StatsEnd)
 	}
