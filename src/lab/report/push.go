@@ -95,8 +95,13 @@ func broadcastRows(in *Input, connsFallback float64) []BroadcastRow {
 	for _, b := range in.Broadcasts {
 		r := BroadcastRow{Seq: b.Seq, SentOffsetS: b.SentUnix - in.Broadcasts[0].SentUnix, Owed: b.ConnsAtSend,
 			CometWriteS: b.AnswerS, HeldAnswered: b.Answered}
-		if r.Owed == 0 { // runs before conns_at_send: the monitor's count at or just before the send
+		if r.Owed == 0 { // runs before conns_at_send: the monitor's count at or just before the send (peers included)
 			r.Owed = connsAt(in.Monitor, b.SentUnix, connsFallback)
+		} else {
+			// broadcast.py reads the publishing server's /stats; a scale-out peer's subscribers are owed it too.
+			for _, p := range in.Peers {
+				r.Owed += connsAt(p.Monitor, b.SentUnix, 0)
+			}
 		}
 		for _, c := range in.Clients {
 			last := c.Last()

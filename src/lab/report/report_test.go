@@ -180,6 +180,12 @@ func TestBroadcastRows(t *testing.T) {
 			t.Errorf("row %d %+v, want %+v", i, g, w)
 		}
 	}
+	// Scale-out: the publishing server counted 30 at the POST; the peer's 12 held then are owed it too.
+	in.Peers = []Peer{{Monitor: []schema.MonitorRow{{T: 90, Conns: 12}, {T: 125, Conns: 12}}}}
+	if rows := Summarize(in).BroadcastRows; rows[0].Owed != 42 || rows[1].Owed != 42 {
+		t.Errorf("scale-out owed %v and %v, want 42 (30 + the peer's 12)", rows[0].Owed, rows[1].Owed)
+	}
+	in.Peers = nil
 	in.Clients = []Client{final(map[uint64]uint64{7: 30}, nil)}
 	if rows := Summarize(in).BroadcastRows; rows[0].LatestMs != nil || rows[0].Delivered != 30 || rows[1].Delivered != 0 {
 		t.Errorf("without per-seq latencies: %+v", rows)
