@@ -196,8 +196,8 @@ func (h *Hub) flush() {
 	}
 	for _, q := range batch {
 		h.recent = append(h.recent, q.pkt)
-		for _, c := range targets {
-			if q.track {
+		if q.track {
+			for _, c := range targets {
 				q.p.waiting[c] = true
 			}
 		}
