@@ -337,6 +337,11 @@ func RunChild(stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	stopProfile, err := startProfile(plan.Proc)
+	if err != nil {
+		return fail(err)
+	}
+	defer stopProfile()
 	if err := checkSources(c.srcs); err != nil {
 		return fail(err)
 	}
