@@ -25,8 +25,8 @@ type CPUOptions struct {
 	PushLimit  time.Duration // longest wait for one broadcast to reach every subscriber and every re-poll
 }
 
-// CPUResult is comet's (and flood's) CPU per event on loopback: per hold-cycle answer (plain GETs answered by the wheel and
-// re-sent) and per push delivery (a broadcast answering every held /sub poll, and the re-poll that follows).
+// CPUResult is comet's (and flood's) CPU per event on loopback: per hold-cycle answer (plain GETs answered by the
+// wheel and re-sent) and per push delivery (a broadcast answering every held /sub poll, and the re-poll that follows).
 type CPUResult struct {
 	Time          time.Time `json:"time"`
 	Engine        string    `json:"engine"`
