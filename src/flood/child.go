@@ -44,7 +44,6 @@ type slot struct {
 }
 
 // child runs one process's share of connections. Every field is owned by the loop goroutine.
-
 type child struct {
 	plan    Plan
 	loop    *netloop.Loop
