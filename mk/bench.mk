@@ -14,7 +14,8 @@ bench-mem: build
 bench-churn: build
 	bin/bench churn -cycles $(CYCLES) -conns $(CHURN_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)
 
-# comet CPU per hold-cycle answer and per push delivery (µs, utime+stime of master and workers) at CPU_CONNS.
+# comet and flood CPU per hold-cycle answer and per push delivery (µs, utime+stime of comet's master and workers,
+# of flood's coordinator and children) at CPU_CONNS.
 CPU_CONNS ?= 100000
 bench-cpu: build
 	bin/bench cpu -conns $(CPU_CONNS) -engine $(BENCH_ENGINE) -procs auto -json $(BENCH_JSON)

@@ -44,9 +44,6 @@ type slot struct {
 }
 
 // child runs one process's share of connections. Every field is owned by the loop goroutine.
-// seqTally is what a child saw of one pushed seq: how many answers carried it and the latest one's latency.
-type seqTally struct{ count, maxMs uint64 }
-
 type child struct {
 	plan    Plan
 	loop    *netloop.Loop
@@ -77,7 +74,7 @@ type child struct {
 	rep        ChildReport
 	holdHist   *HoldHist
 	pushHist   *LatHist
-	pushPerSeq map[uint64]seqTally
+	pushPerSeq *seqTallies
 }
 
 func newChild(p Plan) (*child, error) {
@@ -85,7 +82,7 @@ func newChild(p Plan) (*child, error) {
 		return nil, err
 	}
 	c := &child{plan: p, start: time.Now(), partial: map[int][]byte{}, readBuf: make([]byte, readBufSize),
-		holdHist: NewHoldHist(), pushHist: NewLatHist(), pushPerSeq: map[uint64]seqTally{}}
+		holdHist: NewHoldHist(), pushHist: NewLatHist(), pushPerSeq: newSeqTallies(maxSeqsKept)}
 	c.dst, c.dstPort, _ = netloop.ParseAddr4(p.Target)
 	c.nchan = p.Proto == ProtoNchan
 	for _, s := range p.Sources {
@@ -108,7 +105,8 @@ func newChild(p Plan) (*child, error) {
 	return c, nil
 }
 
-func (c *child) nowMs() uint32 { return uint32(time.Since(c.start) / time.Millisecond) }
+// msAt is t in ms since the child started (the unit of slot.sentMs).
+func (c *child) msAt(t time.Time) uint32 { return uint32(t.Sub(c.start) / time.Millisecond) }
 
 // pump dials while tokens, the inflight limit and waiting connections allow.
 func (c *child) pump() {
@@ -216,7 +214,7 @@ func (c *child) onEvent(fd int, ev netpoll.EpollEvent) {
 				debug.FreeOSMemory()
 			}
 		}
-		if !c.sendRequest(fd) {
+		if !c.sendRequest(fd, c.msAt(time.Now())) {
 			c.drop(fd)
 		} else if ev&(netloop.In|netloop.RdHup|netloop.Hup|netloop.Err) != 0 {
 			c.readFrom(fd, ev&(netloop.RdHup|netloop.Hup|netloop.Err) != 0)
@@ -261,7 +259,8 @@ func (c *child) onTick() {
 	c.pump()
 }
 
-// snapshot copies the counters for a report.
+// snapshot copies the counters for a report and takes the histograms' counts since the previous one: every
+// snapshot must reach the coordinator.
 func (c *child) snapshot(final bool) ChildReport {
 	r := c.rep
 	r.Final = final
@@ -269,16 +268,11 @@ func (c *child) snapshot(final bool) ChildReport {
 	for k, v := range c.rep.ConnectErrors {
 		r.ConnectErrors[k] = v
 	}
-	r.HoldHist = c.holdHist.Buckets()
-	r.PushHist = c.pushHist.Buckets()
+	r.HoldHist = c.holdHist.Take()
+	r.PushHist = c.pushHist.Take()
 	if final {
 		r.MinAnswers, r.AnsweredConns = c.minAnswers()
-		r.PushPerSeq = make(map[uint64]uint64, len(c.pushPerSeq))
-		r.PushMaxMsPerSeq = make(map[uint64]uint64, len(c.pushPerSeq))
-		for seq, t := range c.pushPerSeq {
-			r.PushPerSeq[seq] = t.count
-			r.PushMaxMsPerSeq[seq] = t.maxMs
-		}
+		r.PushPerSeq, r.PushMaxMsPerSeq = c.pushPerSeq.export()
 	}
 	return r
 }
@@ -337,6 +331,11 @@ func RunChild(stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	stopProfile, err := startProfile(plan.Proc)
+	if err != nil {
+		return fail(err)
+	}
+	defer stopProfile()
 	if err := checkSources(c.srcs); err != nil {
 		return fail(err)
 	}
@@ -374,11 +373,10 @@ func (c *child) run(stop <-chan struct{}, enc *json.Encoder) error {
 	ticks := 0
 	stopTicker, err := loop.Ticker(tickEvery, func() {
 		c.onTick()
-		if ticks++; ticks%reportEvery == 0 {
-			select {
-			case periodic <- c.snapshot(false):
-			default: // the writer is behind; reports are cumulative, so skipping one loses nothing
-			}
+		// Only this goroutine sends on periodic: an empty buffer takes the report without blocking. When the writer
+		// is behind, the report waits for the next tick (its counters are cumulative, its histograms pile up).
+		if ticks++; ticks%reportEvery == 0 && !c.stopping && len(periodic) == 0 {
+			periodic <- c.snapshot(false)
 		}
 	})
 	if err != nil {
@@ -409,6 +407,13 @@ func (c *child) run(stop <-chan struct{}, enc *json.Encoder) error {
 			wake()
 			stop = nil
 		case r := <-final:
+			select {
+			case p := <-periodic: // taken before the final one: its histogram counts are in no other report
+				if err := enc.Encode(p); err != nil {
+					return fmt.Errorf("flood child: writing report: %w", err)
+				}
+			default:
+			}
 			err := enc.Encode(r)
 			if c.plan.ExitCloses {
 				// The process is about to exit and the kernel closes every socket faster than close(2) one by one.

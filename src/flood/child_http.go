@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sendRequest writes the next GET; the first one is also the connect outcome check.
-func (c *child) sendRequest(fd int) bool {
+// sendRequest writes the next GET at nowMs (child time); the first one is also the connect outcome check.
+func (c *child) sendRequest(fd int, nowMs uint32) bool {
 	s := &c.slots[fd]
 	req := c.plainReq
 	switch {
@@ -38,7 +38,7 @@ func (c *child) sendRequest(fd int) bool {
 		// A fresh or idle socket always has room for a few dozen bytes; anything else is a dead connection.
 		return false
 	}
-	s.sentMs = c.nowMs()
+	s.sentMs = nowMs
 	return true
 }
 
@@ -91,20 +91,22 @@ func (c *child) consume(fd int, data []byte) bool {
 		c.drop(fd)
 		return false
 	}
-	c.onResponse(fd, resp, data[total-resp.ContentLength:total])
+	now := time.Now() // one clock read per answer: its hold, its push latency and the next request's send time
+	nowMs := c.msAt(now)
+	c.onResponse(fd, resp, data[total-resp.ContentLength:total], now, nowMs)
 	if resp.Close {
 		c.rep.ClosedByServer++
 		c.drop(fd)
 		return false
 	}
-	if !c.sendRequest(fd) {
+	if !c.sendRequest(fd, nowMs) {
 		c.drop(fd)
 		return false
 	}
 	return true
 }
 
-func (c *child) onResponse(fd int, resp httpwire.Response, body []byte) {
+func (c *child) onResponse(fd int, resp httpwire.Response, body []byte, now time.Time, nowMs uint32) {
 	s := &c.slots[fd]
 	c.rep.Responses++
 	if s.answers < math.MaxUint16 {
@@ -116,7 +118,7 @@ func (c *child) onResponse(fd int, resp httpwire.Response, body []byte) {
 	if c.nchan && resp.Status == 200 && !c.nchanMessage(s, &resp, body) {
 		c.rep.ProtocolErrors++
 	}
-	hold := c.nowMs() - s.sentMs
+	hold := nowMs - s.sentMs
 	c.holdHist.Add(hold)
 	if c.rep.HoldCount == 0 || uint64(hold) < c.rep.HoldMinMs {
 		c.rep.HoldMinMs = uint64(hold)
@@ -130,14 +132,10 @@ func (c *child) onResponse(fd int, resp httpwire.Response, body []byte) {
 	c.rep.PushReceived++
 	var latMs float64
 	if resp.PubNanos != 0 {
-		latMs = float64(time.Now().UnixNano()-resp.PubNanos) / 1e6
+		latMs = float64(now.UnixNano()-resp.PubNanos) / 1e6
 		c.pushHist.Add(latMs)
 	}
-	if t, ok := c.pushPerSeq[resp.Seq]; ok || len(c.pushPerSeq) < maxSeqsKept {
-		t.count++
-		t.maxMs = max(t.maxMs, uint64(math.Ceil(max(latMs, 0))))
-		c.pushPerSeq[resp.Seq] = t
-	} else {
+	if !c.pushPerSeq.add(resp.Seq, uint64(math.Ceil(max(latMs, 0)))) {
 		c.rep.PushSeqsDropped++
 	}
 	if c.plan.Push && !c.nchan && resp.OldestSeq != 0 {

@@ -109,11 +109,16 @@ type coordinator struct {
 	liveProgress bool
 	lastPlain    time.Time
 	pss          uint64
+	// The children's histograms, summed as their reports arrive (each report carries the counts since the
+	// previous one).
+	hold *HoldHist
+	push *LatHist
 }
 
 func (co *coordinator) run() (passed bool, msg string) {
 	cfg := co.cfg
 	co.events = make(chan childEvent, 64)
+	co.hold, co.push = NewHoldHist(), NewLatHist()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
 	defer signal.Stop(sigs)
@@ -229,6 +234,7 @@ func (co *coordinator) handle(ev childEvent) string {
 			return ""
 		}
 		ch.last, ch.gotLast, ch.final = *ev.report, true, ev.report.Final
+		co.addHists(ch)
 		if ev.report.Fatal != "" {
 			return fmt.Sprintf("child %d failed: %s", ev.idx, ev.report.Fatal)
 		}
@@ -244,6 +250,18 @@ func (co *coordinator) handle(ev childEvent) string {
 		return fmt.Sprintf("child %d: %v", ev.idx, ev.err)
 	}
 	return ""
+}
+
+// addHists moves the histogram counts of ch's latest report (those since its previous report) into the run's.
+func (co *coordinator) addHists(ch *childProc) {
+	r := &ch.last
+	if err := co.hold.AddBuckets(r.HoldHist); err != nil {
+		co.log.Warnf("flood: child %d: %v", r.Proc, err)
+	}
+	if err := co.push.AddBuckets(r.PushHist); err != nil {
+		co.log.Warnf("flood: child %d: %v", r.Proc, err)
+	}
+	r.HoldHist, r.PushHist = nil, nil
 }
 
 // stopChildren sends SIGTERM, closes stdin and waits for every child's final report and exit.

@@ -121,6 +121,10 @@ func TestEndToEndHold(t *testing.T) {
 	if h := final["hold_hist"].(map[string]any); h["1"] == nil {
 		t.Errorf("hold_hist %v has no 1 s bucket for a 1 s hold", h)
 	}
+	// Children send only the counts since their previous report: none may be lost on the way.
+	if sum := histSum(final["hold_hist"]); sum != final["responses"].(float64) {
+		t.Errorf("hold_hist counts %v answers, responses %v: every answer's hold must be in it", sum, final["responses"])
+	}
 	if mn := final["hold_min_s"].(float64); mn < 0.9 {
 		t.Errorf("hold_min_s %v below the server's 1 s hold", mn)
 	}
@@ -206,6 +210,9 @@ func TestEndToEndPush(t *testing.T) {
 		t.Errorf("push_p50_ms %v below the 5 ms publish age", p50)
 	}
 	perSeq := final["push_per_seq"].(map[string]any)
+	if sum, recv := histSum(final["push_hist_ms"]), final["push_received"].(float64); sum != recv || histSum(perSeq) != recv {
+		t.Errorf("push_hist_ms counts %v, push_per_seq %v, push_received %v: want all equal", sum, histSum(perSeq), recv)
+	}
 	if perSeq["1"] != float64(20) {
 		t.Errorf("push_per_seq[1] = %v, want 20 (every subscriber's first message)", perSeq["1"])
 	}
@@ -336,4 +343,13 @@ func TestEndToEndStartAt(t *testing.T) {
 	if len(remotes) < 200 {
 		t.Errorf("server saw %d connections, want 200", len(remotes))
 	}
+}
+
+// histSum adds the counts of a JSON histogram or per-seq object.
+func histSum(h any) float64 {
+	var sum float64
+	for _, v := range h.(map[string]any) {
+		sum += v.(float64)
+	}
+	return sum
 }

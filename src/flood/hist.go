@@ -72,6 +72,9 @@ func (h *LatHist) Export() map[int]uint64 {
 // Buckets returns the non-empty buckets for the coordinator.
 func (h *LatHist) Buckets() Buckets { return bucketsOf(h.counts) }
 
+// Take returns the non-empty buckets and empties them: a child reports what it counted since its previous report.
+func (h *LatHist) Take() Buckets { return takeBuckets(h.counts) }
+
 // AddBuckets adds a child's buckets.
 func (h *LatHist) AddBuckets(b Buckets) error { return addBuckets(h.counts, b, "latency") }
 
@@ -137,12 +140,17 @@ func (h *HoldHist) Export() map[int]uint64 {
 // Buckets returns the non-empty buckets for the coordinator.
 func (h *HoldHist) Buckets() Buckets { return bucketsOf(h.counts) }
 
+// Take returns the non-empty buckets and empties them (see LatHist.Take).
+func (h *HoldHist) Take() Buckets { return takeBuckets(h.counts) }
+
 // AddBuckets adds a child's buckets.
 func (h *HoldHist) AddBuckets(b Buckets) error { return addBuckets(h.counts, b, "hold") }
 
 // Buckets is a histogram on its way from a child to the coordinator: [bucket index, count] of the non-empty buckets,
 // in index order. A JSON array needs no key sort; the map it replaced (up to thousands of latency buckets, encoded
-// by every child every second) was a child's largest user-space cost during a broadcast.
+// by every child every second) was a child's largest user-space cost during a broadcast. A child sends only what it
+// counted since its previous report (Take), so a report carries the buckets of the last quarter second, not the
+// thousands a long broadcast fills, and the coordinator decodes each count once.
 type Buckets [][2]uint64
 
 func bucketsOf(counts []uint64) Buckets {
@@ -151,6 +159,14 @@ func bucketsOf(counts []uint64) Buckets {
 		if n > 0 {
 			out = append(out, [2]uint64{uint64(i), n})
 		}
+	}
+	return out
+}
+
+func takeBuckets(counts []uint64) Buckets {
+	out := bucketsOf(counts)
+	for _, b := range out {
+		counts[b[0]] = 0
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package flood
 
 import (
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,5 +109,55 @@ func TestTopErrors(t *testing.T) {
 	}
 	if errnoName(syscall.ECONNREFUSED) != "ECONNREFUSED" || errnoName(nil) != "other" {
 		t.Error("errnoName does not name errnos")
+	}
+}
+
+func TestHistTake(t *testing.T) {
+	tests := []struct {
+		name   string
+		rounds [][]float64 // latencies added before each Take
+	}{
+		{"empty", [][]float64{nil, nil}},
+		{"one round", [][]float64{{1, 2, 2, 15000}}},
+		{"same buckets again", [][]float64{{5, 5}, {5}, nil, {5, 700000}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, whole, summed := NewLatHist(), NewLatHist(), NewLatHist()
+			for _, round := range tc.rounds {
+				var n uint64
+				for _, ms := range round {
+					h.Add(ms)
+					whole.Add(ms)
+					n++
+				}
+				taken := h.Take()
+				var got uint64
+				for _, b := range taken {
+					got += b[1]
+				}
+				if got != n {
+					t.Errorf("Take returned %d counts, want the %d added since the last Take", got, n)
+				}
+				if err := summed.AddBuckets(taken); err != nil {
+					t.Fatal(err)
+				}
+				if h.Total() != 0 {
+					t.Errorf("after Take the histogram still holds %d", h.Total())
+				}
+			}
+			if !reflect.DeepEqual(summed.Export(), whole.Export()) {
+				t.Errorf("summed takes %v, want %v", summed.Export(), whole.Export())
+			}
+		})
+	}
+	hh := NewHoldHist()
+	hh.Add(1500)
+	hh.Add(1999)
+	if b := hh.Take(); len(b) != 1 || b[0] != [2]uint64{1, 2} {
+		t.Errorf("HoldHist.Take = %v, want [[1 2]]", b)
+	}
+	if b := hh.Take(); len(b) != 0 {
+		t.Errorf("second HoldHist.Take = %v, want empty", b)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/comet-lab/comet-lab/src/lib/schema"
 )
 
-// agg is the sum over the children's latest reports.
+// agg is the sum over the children's latest reports; its histograms are the coordinator's running sums.
 type agg struct {
 	ChildReport
 	hold       *HoldHist
@@ -24,7 +24,7 @@ type agg struct {
 }
 
 func (co *coordinator) aggregate() agg {
-	a := agg{ChildReport: ChildReport{ConnectErrors: map[string]uint64{}}, hold: NewHoldHist(), push: NewLatHist()}
+	a := agg{ChildReport: ChildReport{ConnectErrors: map[string]uint64{}}, hold: co.hold, push: co.push}
 	for _, ch := range co.children {
 		r := &ch.last
 		if !ch.gotLast {
@@ -53,12 +53,6 @@ func (co *coordinator) aggregate() agg {
 		}
 		a.HoldCount += r.HoldCount
 		a.HoldSumMs += r.HoldSumMs
-		if err := a.hold.AddBuckets(r.HoldHist); err != nil {
-			co.log.Warnf("flood: child %d: %v", r.Proc, err)
-		}
-		if err := a.push.AddBuckets(r.PushHist); err != nil {
-			co.log.Warnf("flood: child %d: %v", r.Proc, err)
-		}
 		if r.AnsweredConns > 0 {
 			if !a.sawAnswers || r.MinAnswers < a.MinAnswers {
 				a.MinAnswers = r.MinAnswers

@@ -9,7 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ChildReport is one child's cumulative counters, sent as a JSON line on its stdout.
+// ChildReport is one child's cumulative counters, sent as a JSON line on its stdout; its histograms hold only the
+// counts since the child's previous report (the coordinator sums them).
 type ChildReport struct {
 	Proc            int               `json:"proc"`
 	Final           bool              `json:"final,omitempty"`

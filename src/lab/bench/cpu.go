@@ -25,8 +25,8 @@ type CPUOptions struct {
 	PushLimit  time.Duration // longest wait for one broadcast to reach every subscriber and every re-poll
 }
 
-// CPUResult is comet's CPU per event on loopback: per hold-cycle answer (plain GETs answered by the wheel and
-// re-sent) and per push delivery (a broadcast answering every held /sub poll, and the re-poll that follows).
+// CPUResult is comet's (and flood's) CPU per event on loopback: per hold-cycle answer (plain GETs answered by the
+// wheel and re-sent) and per push delivery (a broadcast answering every held /sub poll, and the re-poll that follows).
 type CPUResult struct {
 	Time          time.Time `json:"time"`
 	Engine        string    `json:"engine"`
@@ -45,6 +45,11 @@ type CPUResult struct {
 	// The workers alone (without the master, whose share includes answering bench's /stats polls).
 	WorkersUsPerAnswer   float64 `json:"workers_cpu_us_per_answer"`
 	WorkersUsPerDelivery float64 `json:"workers_cpu_us_per_delivery"`
+	// The client side over the same windows: utime+stime of flood's coordinator and its children.
+	FloodAnswerCPUS    float64 `json:"flood_answer_cpu_s"`
+	FloodUsPerAnswer   float64 `json:"flood_cpu_us_per_answer"`
+	FloodDeliveryCPUS  float64 `json:"flood_delivery_cpu_s"`
+	FloodUsPerDelivery float64 `json:"flood_cpu_us_per_delivery"`
 }
 
 // CPU runs the two phases, each against a fresh comet and flood.
@@ -58,7 +63,11 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 	defer cleanup()
 	base := o.CometArgs
 	o.CometArgs = append(append([]string(nil), base...), co.HoldArgs...)
-	err = withLoad(ctx, &o, dir, "-answers", nil, false, func(c *comet) error {
+	err = withLoad(ctx, &o, dir, "-answers", nil, false, func(c *comet, flood *process) error {
+		f0, err := treeTicks(flood.pid())
+		if err != nil {
+			return err
+		}
 		before, err := c.sampleCPU(true)
 		if err != nil {
 			return err
@@ -72,6 +81,11 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 		if err != nil {
 			return err
 		}
+		f1, err := treeTicks(flood.pid())
+		if err != nil {
+			return err
+		}
+		res.FloodAnswerCPUS = float64(f1-f0) / clockTicks
 		t0, s0, w0 := before.ticks, before.stats, before.workerTicks
 		t1, s1, w1 := after.ticks, after.stats, after.workerTicks
 		res.WindowS = co.Window.Seconds()
@@ -80,6 +94,7 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 		if res.Answers > 0 {
 			res.UsPerAnswer = res.AnswerCPUS * 1e6 / float64(res.Answers)
 			res.WorkersUsPerAnswer = float64(w1-w0) / clockTicks * 1e6 / float64(res.Answers)
+			res.FloodUsPerAnswer = res.FloodAnswerCPUS * 1e6 / float64(res.Answers)
 		}
 		return nil
 	})
@@ -88,9 +103,13 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 	}
 	// Subscribers held far longer than the phase: every answer is a delivery.
 	o.CometArgs = append(append([]string(nil), base...), "-hold-min", "600s", "-hold-max", "900s")
-	err = withLoad(ctx, &o, dir, "-push", []string{"-push"}, true, func(c *comet) error {
-		var ticks, wticks uint64
+	err = withLoad(ctx, &o, dir, "-push", []string{"-push"}, true, func(c *comet, flood *process) error {
+		var ticks, wticks, fticks uint64
 		for i := 0; i < co.Broadcasts; i++ {
+			f0, err := treeTicks(flood.pid())
+			if err != nil {
+				return err
+			}
 			before, err := c.sampleCPU(true)
 			if err != nil {
 				return err
@@ -112,13 +131,20 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 			if err != nil {
 				return err
 			}
+			f1, err := treeTicks(flood.pid())
+			if err != nil {
+				return err
+			}
+			fticks += f1 - f0
 			ticks += after.ticks - before.ticks
 			wticks += after.workerTicks - before.workerTicks
 			res.Deliveries += s1.Push.Delivered - s0.Push.Delivered
 			res.Broadcasts++
 		}
 		res.DeliveryCPUS = float64(ticks) / clockTicks
+		res.FloodDeliveryCPUS = float64(fticks) / clockTicks
 		if res.Deliveries > 0 {
+			res.FloodUsPerDelivery = res.FloodDeliveryCPUS * 1e6 / float64(res.Deliveries)
 			res.UsPerDelivery = res.DeliveryCPUS * 1e6 / float64(res.Deliveries)
 			res.WorkersUsPerDelivery = float64(wticks) / clockTicks * 1e6 / float64(res.Deliveries)
 		}
@@ -129,7 +155,7 @@ func CPU(ctx context.Context, o Options, co CPUOptions) (CPUResult, error) {
 
 // withLoad starts comet and a flood holding o.Conns connections, runs measure once every connection is open (and,
 // with allHeld, has its request held), then stops both.
-func withLoad(ctx context.Context, o *Options, dir, tag string, floodArgs []string, allHeld bool, measure func(*comet) error) error {
+func withLoad(ctx context.Context, o *Options, dir, tag string, floodArgs []string, allHeld bool, measure func(*comet, *process) error) error {
 	c, err := startComet(o, dir)
 	if err != nil {
 		return err
@@ -145,7 +171,7 @@ func withLoad(ctx context.Context, o *Options, dir, tag string, floodArgs []stri
 	}
 	if err == nil {
 		time.Sleep(Settle)
-		err = measure(c)
+		err = measure(c, flood)
 	}
 	if stopErr := flood.stop(30 * time.Second); err == nil && errors.Is(stopErr, errKilled) {
 		err = stopErr
@@ -181,6 +207,15 @@ func (c *comet) workerTicks() (uint64, error) {
 		}
 	}
 	return sumTicks(workers)
+}
+
+// treeTicks is utime+stime of pid and its descendants (flood's coordinator and children).
+func treeTicks(pid int) (uint64, error) {
+	pids, err := procTree("/proc", pid)
+	if err != nil {
+		return 0, err
+	}
+	return sumTicks(pids)
 }
 
 func sumTicks(pids []int) (uint64, error) {
@@ -266,4 +301,5 @@ func PrintCPU(w io.Writer, r CPUResult) {
 	tw.Flush()
 	fmt.Fprintf(w, "server_cpu_us_per_answer %.1f (workers %.1f)\nserver_cpu_us_per_delivery %.1f (workers %.1f)\n",
 		r.UsPerAnswer, r.WorkersUsPerAnswer, r.UsPerDelivery, r.WorkersUsPerDelivery)
+	fmt.Fprintf(w, "flood_cpu_us_per_answer %.1f\nflood_cpu_us_per_delivery %.1f\n", r.FloodUsPerAnswer, r.FloodUsPerDelivery)
 }
