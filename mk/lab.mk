@@ -41,7 +41,7 @@ lab-clean:
 
 lint-lab:
 	yamllint -c ansible/.yamllint ansible inventory
-	shellcheck -S warning ansible/files/labproc ansible/tests/*.sh vagrant/*.sh vagrant/box/build.sh scripts/deps.sh .ci/run
+	shellcheck -S warning ansible/files/labproc ansible/tests/*.sh vagrant/*.sh vagrant/box/build.sh scripts/deps.sh scripts/floor/run.sh .ci/run
 	cd ansible && ansible-lint --offline
 	cd ansible && ansible-playbook -i ../inventory/local.yml --syntax-check run.yml clean.yml
 	cd ansible && ansible-playbook -i ../inventory/vagrant.yml --syntax-check run.yml

@@ -44,7 +44,7 @@ else
     ip netns exec $ns sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 \
       net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
   done
-  run_s=(ip netns exec $srv_ns) run_c=(ip netns exec $cli_ns)
+  run_s=(ip netns exec "$srv_ns") run_c=(ip netns exec "$cli_ns")
   sleep 2 # the veth's carrier
 fi
 pairs=$(( (conns + per - 1) / per ))
