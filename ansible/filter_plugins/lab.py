@@ -101,27 +101,48 @@ def _exit_text(rc):
     return "exit status %d" % rc
 
 
-def run_watch_view(server_results, flood_results, stats, server_host="server"):
-    """Sums up one look of the run watch: comet's counts, each flood's line, who runs, who died.
+def _look_json(text):
+    """The JSON document `labproc look` printed ({} if none); raw over ssh runs under a pty: CRLF line ends."""
+    text = text or ""
+    start, end = text.find("{"), text.rfind("}")
+    return json.loads(text[start:end + 1]) if 0 <= start < end else {}
 
-    server_results/flood_results are looped `labproc status` results (item = process name or client
-    host, stdout = one JSON status line); stats is the uri result of comet's /stats.
+
+def run_watch_view(looks, server_host, clients, phase, target, before=None):
+    """Sums up one look of the run watch: comet's counts, each flood's line, who runs, who died, whether the phase
+    is done.
+
+    looks are the looped results of `labproc look` (item = the host it ran on, stdout = its JSON document): the
+    server's look has /stats and its processes, and each client's flood is in one of the looks. phase is "ramp"
+    (done when comet holds target connections, the floods have established target, or no flood runs any more)
+    or "hold" (done when no flood runs). before is the previous look's view: "looks" counts the looks of the
+    watch, "stats_holding" is /stats of the last look while every flood ran (server/stats.json), "stats" this
+    look's (None when /stats did not answer).
     """
+    before = before or {}
     view = {"conns": 0, "held": 0, "established": 0, "floods": [], "running": [], "server_dead": [],
-            "floods_dead": []}
-    body = (stats or {}).get("json") or {}
+            "floods_dead": [], "stats": None, "looks": int(before.get("looks") or 0) + 1}
+    procs, floods = [], {}
+    for res in looks:
+        look = _look_json(res.get("stdout"))
+        if res["item"] == server_host:
+            if not look:
+                view["server_dead"].append("labproc look on %s printed no status" % server_host)
+            procs = look.get("procs") or []
+            if look.get("stats_status") == 200 and isinstance(look.get("stats"), dict):
+                view["stats"] = look["stats"]
+        floods.update(look.get("floods") or {})
+    body = view["stats"] or {}
     # Under heavy load /stats may time out: "?" then, and the floods' own counts decide the ramp.
     view["conns"] = int(body["conns"]) if "conns" in body else "?"
     view["held"] = int(body["held"]) if "held" in body else "?"
-    for res in server_results:
-        st = json.loads(res.get("stdout") or "{}")
+    for st in procs:
         if st.get("state") != "running":
             view["server_dead"].append("%s on %s %s (%s)" % (
-                res["item"], server_host, "never started" if st.get("state") == "missing" else "exited",
+                st.get("name"), server_host, "never started" if st.get("state") == "missing" else "exited",
                 _exit_text(st.get("rc"))))
-    for res in flood_results:
-        host = res["item"]
-        st = json.loads(res.get("stdout") or "{}")
+    for host in sorted(clients):
+        st = floods.get(host, {"state": "unseen"})
         last = st.get("last") or {}
         errors = sum((last.get("connect_errors") or {}).values())
         view["established"] += int(last.get("established") or 0)
@@ -133,11 +154,17 @@ def run_watch_view(server_results, flood_results, stats, server_host="server"):
         elif last.get("final") and st.get("rc") in (0, 1):
             line += " done (%s)" % ("passed" if last.get("passed") else "failed: %s" % last.get("message", ""))
         else:
-            view["floods_dead"].append("flood on %s %s (%s)" % (
-                host, "never started" if st.get("state") == "missing" else "died",
-                _exit_text(st.get("rc"))))
+            view["floods_dead"].append("flood on %s %s" % (host, {
+                "missing": "never started (%s)" % _exit_text(st.get("rc")),
+                "unseen": "not seen (no labproc look printed its status)"}.get(
+                    st.get("state"), "died (%s)" % _exit_text(st.get("rc")))))
             line += " DIED"
         view["floods"].append(line)
+    every_flood_runs = len(view["running"]) == len(clients)
+    view["stats_holding"] = view["stats"] if view["stats"] and every_flood_runs else before.get("stats_holding") or {}
+    target = float(target)
+    view["done"] = not view["running"] or (phase == "ramp" and (
+        (view["conns"] != "?" and view["conns"] >= target) or view["established"] >= target))
     return view
 
 
