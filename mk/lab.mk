@@ -41,6 +41,7 @@ lab-clean:
 
 lint-lab:
 	yamllint -c ansible/.yamllint ansible inventory
+	python3 -m unittest discover -s ansible/tests -p "test_*.py"
 	shellcheck -S warning ansible/files/labproc ansible/tests/*.sh vagrant/*.sh vagrant/box/build.sh scripts/deps.sh scripts/floor/run.sh .ci/run
 	cd ansible && ansible-lint --offline
 	cd ansible && ansible-playbook -i ../inventory/local.yml --syntax-check run.yml clean.yml

@@ -116,13 +116,14 @@ def run_watch_view(looks, server_host, clients, phase, target, before=None):
     server's look has /stats and its processes, and each client's flood is in one of the looks. phase is "ramp"
     (done when comet holds target connections, the floods have established target, or no flood runs any more)
     or "hold" (done when no flood runs). before is the previous look's view: "looks" counts the looks of the
-    watch, "stats_holding" is /stats of the last look while every flood ran (server/stats.json), "stats" this
+    watch, "stats_holding" is /stats of the last look while every flood ran and had not written its final line
+    (server/stats.json; labproc look reads /stats before it looks at the floods), "stats" this
     look's (None when /stats did not answer).
     """
     before = before or {}
     view = {"conns": 0, "held": 0, "established": 0, "floods": [], "running": [], "server_dead": [],
             "floods_dead": [], "stats": None, "looks": int(before.get("looks") or 0) + 1}
-    procs, floods = [], {}
+    procs, floods, holding = [], {}, 0
     for res in looks:
         look = _look_json(res.get("stdout"))
         if res["item"] == server_host:
@@ -151,6 +152,8 @@ def run_watch_view(looks, server_host, clients, phase, target, before=None):
             line += " errors %d" % errors
         if st.get("state") == "running":
             view["running"].append(host)
+            # A flood writes its final line before it closes its connections; /stats was read before this line.
+            holding += not last.get("final")
         elif last.get("final") and st.get("rc") in (0, 1):
             line += " done (%s)" % ("passed" if last.get("passed") else "failed: %s" % last.get("message", ""))
         else:
@@ -160,8 +163,8 @@ def run_watch_view(looks, server_host, clients, phase, target, before=None):
                     st.get("state"), "died (%s)" % _exit_text(st.get("rc")))))
             line += " DIED"
         view["floods"].append(line)
-    every_flood_runs = len(view["running"]) == len(clients)
-    view["stats_holding"] = view["stats"] if view["stats"] and every_flood_runs else before.get("stats_holding") or {}
+    every_flood_holds = holding == len(clients)
+    view["stats_holding"] = view["stats"] if view["stats"] and every_flood_holds else before.get("stats_holding") or {}
     target = float(target)
     view["done"] = not view["running"] or (phase == "ramp" and (
         (view["conns"] != "?" and view["conns"] >= target) or view["established"] >= target))
