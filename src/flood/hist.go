@@ -69,9 +69,6 @@ func (h *LatHist) Export() map[int]uint64 {
 	return out
 }
 
-// Buckets returns the non-empty buckets for the coordinator.
-func (h *LatHist) Buckets() Buckets { return bucketsOf(h.counts) }
-
 // Take returns the non-empty buckets and empties them: a child reports what it counted since its previous report.
 func (h *LatHist) Take() Buckets { return takeBuckets(h.counts) }
 
@@ -136,9 +133,6 @@ func (h *HoldHist) Export() map[int]uint64 {
 	}
 	return out
 }
-
-// Buckets returns the non-empty buckets for the coordinator.
-func (h *HoldHist) Buckets() Buckets { return bucketsOf(h.counts) }
 
 // Take returns the non-empty buckets and empties them (see LatHist.Take).
 func (h *HoldHist) Take() Buckets { return takeBuckets(h.counts) }

@@ -42,7 +42,7 @@ func TestLatHistMergeQuantiles(t *testing.T) {
 	b.Add(15000)
 	merged := NewLatHist()
 	for _, h := range []*LatHist{a, b} {
-		if err := merged.AddBuckets(h.Buckets()); err != nil {
+		if err := merged.AddBuckets(bucketsOf(h.counts)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -87,8 +87,8 @@ func TestHoldHist(t *testing.T) {
 		}
 	}
 	m := NewHoldHist()
-	m.AddBuckets(h.Buckets())
-	m.AddBuckets(h.Buckets())
+	m.AddBuckets(bucketsOf(h.counts))
+	m.AddBuckets(bucketsOf(h.counts))
 	if m.Export()[1] != 4 || m.Export()[maxHoldSec] != 2 {
 		t.Errorf("merged buckets 1 and %d = %d, %d, want 4, 2", maxHoldSec, m.Export()[1], m.Export()[maxHoldSec])
 	}

@@ -16,7 +16,7 @@ func BenchmarkReportRoundTrip(b *testing.B) {
 			for i := 0; i < n; i++ {
 				h.Add(float64(i + 1))
 			}
-			r := ChildReport{Proc: 1, Established: 19_900, PushHist: h.Buckets(), HoldHist: Buckets{{0, 19_900}}}
+			r := ChildReport{Proc: 1, Established: 19_900, PushHist: bucketsOf(h.counts), HoldHist: Buckets{{0, 19_900}}}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				line, err := json.Marshal(r)
